@@ -1,0 +1,84 @@
+"""Back-office pages of the platform: API keys, the outbox backlog and the inbox."""
+
+from django.contrib import admin, messages
+from django.db.models import Min
+from django.utils import timezone
+
+from boissipay import services
+from boissipay.models import ApiKey, InboxEntry, OutboxEvent
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "customer_id"]
+    readonly_fields = ["id", "name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # keys are created with `manage.py apikey create`, which shows the raw key once
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            services.revoke_api_key(key_id=key.pk)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+class PublishedFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Not yet published"), ("published", "Published"), ("dead", "Dead-lettered")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(published_at__isnull=True, dead_lettered_at__isnull=True)
+        if self.value() == "published":
+            return queryset.filter(published_at__isnull=False)
+        if self.value() == "dead":
+            return queryset.filter(dead_lettered_at__isnull=False)
+        return queryset
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = ["position", "event_type", "aggregate_id", "occurred_at", "published_at", "attempts", "last_error"]
+    list_filter = [PublishedFilter, "topic", "event_type"]
+    search_fields = ["=id", "=aggregate_id", "event_type"]
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_lettered_at__isnull=True)
+        oldest = pending.aggregate(oldest=Min("occurred_at"))["oldest"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0
+        self.message_user(
+            request, f"Backlog: {pending.count()} unpublished event(s); oldest waiting {age:.0f} s.", messages.INFO
+        )
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(InboxEntry)
+class InboxEntryAdmin(admin.ModelAdmin):
+    list_display = ["handler", "event_type", "event_id", "processed_at"]
+    list_filter = ["handler", "event_type"]
+    search_fields = ["=event_id", "handler"]
+    readonly_fields = ["handler", "event_id", "event_type", "processed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,133 @@
+"""RFC 9457 problem details for every API error, with a stable `code`."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from boissipay.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+from boissipay.api.renderers import PROBLEM_CONTENT_TYPE
+
+
+def problem(status_code: int, code: str, title: str, detail: str = "", **extra) -> dict:
+    body = {"type": f"https://boissipay.example/problems/{code}", "title": title, "status": status_code, "code": code}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return body
+
+
+def _field_errors(detail, path: str = "") -> list[dict]:
+    """Flatten DRF's nested validation errors into [{field, code, message}]."""
+    errors: list[dict] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = key if key != "non_field_errors" else ""
+            errors += _field_errors(value, f"{path}.{field}".strip(".") if field else path)
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list) and not isinstance(value, exceptions.ErrorDetail):
+                errors += _field_errors(value, f"{path}[{index}]")
+            else:
+                errors += _field_errors(value, path)
+    else:
+        errors.append({"field": path, "code": getattr(detail, "code", "invalid"), "message": str(detail)})
+    return errors
+
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    415: "Unsupported media type",
+    422: "Unprocessable operation",
+    429: "Too many requests",
+}
+
+
+def problem_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        body = problem(exc.status, exc.code, _TITLES.get(exc.status, "Error"), exc.detail)
+        return Response(body, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        errors = [
+            {"field": "" if field == "__all__" else field, "code": error.code or "invalid", "message": message}
+            for field, field_errors in exc.error_dict.items()
+            for error in field_errors
+            for message in error.messages
+        ] if hasattr(exc, "error_dict") else [
+            {"field": "", "code": error.code or "invalid", "message": message}
+            for error in exc.error_list
+            for message in error.messages
+        ]
+        return Response(problem(400, "validation_error", "Invalid request", "Some fields are invalid.", errors=errors),
+                        status=400)
+    if isinstance(exc, IntegrityError):
+        # A concurrent request won a uniqueness race the service had checked for.
+        logger.info("integrity conflict: %s", exc)
+        body = problem(409, "conflict", "Conflict", "The request conflicts with a concurrent change; retry.")
+        return Response(body, status=409)
+    if isinstance(exc, RequestDataTooBig):
+        body = problem(400, "request_too_large", "Invalid request", "The request body is too large.")
+        return Response(body, status=400)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: Django logs it and answers 500 (see handler500)
+    if isinstance(exc, exceptions.ValidationError):
+        body = problem(400, "validation_error", "Invalid request", "Some fields are invalid.",
+                       errors=_field_errors(exc.detail))
+    elif isinstance(exc, exceptions.ParseError):
+        body = problem(400, "malformed_request", "Invalid request", str(exc.detail))
+    else:
+        code = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            406: "not_acceptable",
+            415: "unsupported_media_type",
+            429: "throttled",
+        }.get(response.status_code, getattr(exc, "default_code", "error"))
+        body = problem(response.status_code, code, _TITLES.get(response.status_code, "Error"), str(exc.detail))
+    response.data = body
+    return response
+
+
+def _problem_response(status_code: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse(
+        problem(status_code, code, _TITLES.get(status_code, "Server error"), detail),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def handler404(request, exception=None):
+    if not request.path.startswith("/api/"):
+        from django.views.defaults import page_not_found
+
+        return page_not_found(request, exception)
+    return _problem_response(404, "not_found", "No such resource.")
+
+
+def handler500(request):
+    return _problem_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+
+
+def handler400(request, exception=None):
+    return _problem_response(400, "bad_request", "The request could not be understood.")

@@ -1,0 +1,70 @@
+"""Idempotency-Key handling for client writes.
+
+The key is claimed in the same transaction as the write: a concurrent retry waits on
+the unique index until the first request commits, then gets its answer back. A
+request that fails validation commits nothing, the key included, so its retry is
+validated again and answered the same way."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from rest_framework.response import Response
+
+from boissipay.errors import DomainError
+from boissipay.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def request_digest(request) -> str:
+    body = json.dumps(request.data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def idempotent(request, perform: Callable[[], Response], *, required: bool = False) -> Response:
+    """Run `perform` once per (API key, Idempotency-Key); replay its answer on retries.
+
+    Raises DomainError 400 when the key is missing (and required) or too long, and 409
+    (`idempotency_key_reused`) when the key was used for a different request."""
+    key = request.headers.get(HEADER)
+    if not key:
+        if required:
+            raise DomainError("idempotency_key_required", f"The {HEADER} header is required.", status_code=400)
+        with transaction.atomic():
+            return perform()
+    if len(key) > MAX_KEY_LENGTH:
+        raise DomainError("invalid_idempotency_key", f"{HEADER} is at most {MAX_KEY_LENGTH} characters.", status_code=400)
+    api_key = request.auth
+    digest = request_digest(request)
+    with transaction.atomic():
+        try:
+            # Claim the key first: a concurrent request with the same key blocks here on the
+            # unique index until this transaction ends.
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    api_key=api_key, key=key, method=request.method, path=request.path[:500],
+                    request_digest=digest, response_status=0, response_body={},
+                )
+        except IntegrityError:
+            record = None
+        if record is not None:
+            response = perform()
+            record.response_status = response.status_code
+            record.response_body = response.data
+            record.save(update_fields=["response_status", "response_body"])
+            return response
+    return _replay(api_key, key, digest)
+
+
+def _replay(api_key, key: str, digest: str) -> Response:
+    previous = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    if previous.request_digest != digest:
+        raise DomainError("idempotency_key_reused", f"This {HEADER} was already used for a different request.")
+    replay = Response(previous.response_body, status=previous.response_status)
+    replay["Idempotent-Replayed"] = "true"
+    return replay

@@ -1,0 +1,42 @@
+"""drf-spectacular helpers so the generated schema can be held to openapi/*.yaml."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class ProblemErrorSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    detail = serializers.CharField(required=False)
+    errors = ProblemErrorSerializer(many=True, required=False)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed or invalid request.",
+    401: "Missing, bad or revoked API key.",
+    403: "The key lacks the scope.",
+    404: "Unknown resource, or another customer's.",
+    409: "Refused by the resource's state or a uniqueness rule.",
+    422: "Refused by a business rule; `code` is the reason code.",
+}
+
+
+def problems(*codes: int) -> dict:
+    return {code: OpenApiResponse(ProblemSerializer, description=_DESCRIPTIONS[code]) for code in codes}
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A retry with the same key and body gets the first answer back and creates nothing.",
+)

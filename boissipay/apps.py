@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class BoissipayConfig(AppConfig):
+    name = "boissipay"
+    verbose_name = "Boissipay platform"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,101 @@
+"""The in-process event bus and the inbox-guarded delivery every handler goes through.
+
+Contexts register handlers with `@handles(event_type, context=...)`. Whether a context's
+handlers are fed after commit in the publishing process or by a Kafka consumer group is
+configuration (`settings.EVENT_FEED`); the same `deliver()` runs in both cases, so an
+event is applied at most once per handler whichever path brought it."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from boissipay.events import EventMessage
+from boissipay.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    context: str
+    event_type: str
+    func: Callable[[EventMessage], None]
+
+
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+
+
+def handles(event_type: str, *, context: str) -> Callable:
+    """Register the decorated function as `context`'s handler of `event_type`."""
+
+    def register(func: Callable[[EventMessage], None]) -> Callable[[EventMessage], None]:
+        name = f"{func.__module__}.{func.__qualname__}"
+        if not any(handler.name == name for handler in _handlers[event_type]):
+            _handlers[event_type].append(Handler(name, context, event_type, func))
+        return func
+
+    return register
+
+
+def handlers_for(event_type: str, *, context: str | None = None) -> list[Handler]:
+    return [h for h in _handlers.get(event_type, []) if context is None or h.context == context]
+
+
+def deliver(handler: Handler, message: EventMessage) -> bool:
+    """Apply `message` with `handler` in one transaction guarded by the inbox.
+
+    Returns False when this handler had already applied this event (nothing done).
+    Any exception from the handler rolls back both its changes and the inbox row."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO boissipay_inboxentry (handler, event_id, event_type, processed_at) "
+                "VALUES (%s, %s, %s, now()) ON CONFLICT (handler, event_id) DO NOTHING RETURNING id",
+                [handler.name, message.id, message.type],
+            )
+            if cursor.fetchone() is None:
+                return False
+        handler.func(message)
+    return True
+
+
+def message_from_outbox(row: OutboxEvent) -> EventMessage:
+    return EventMessage(
+        id=row.id,
+        type=row.event_type,
+        version=row.schema_version,
+        source=row.topic,
+        aggregate_id=row.aggregate_id,
+        occurred_at=row.occurred_at,
+        data=row.payload,
+    )
+
+
+def inprocess_handlers(event_type: str) -> list[Handler]:
+    return [h for h in handlers_for(event_type) if settings.EVENT_FEED.get(h.context) == "inprocess"]
+
+
+def dispatch_after_commit(position: int) -> None:
+    """Hand a just-committed outbox event to the in-process handlers.
+
+    A handler's failure is logged and never reaches the publisher, whose work is already
+    committed; the event stays in the outbox, from which it is delivered again."""
+    row = OutboxEvent.objects.filter(pk=position).first()
+    if row is None:
+        return
+    handlers = inprocess_handlers(row.event_type)
+    if not handlers:
+        return
+    message = message_from_outbox(row)
+    for handler in handlers:
+        try:
+            deliver(handler, message)
+        except Exception:
+            logger.exception("in-process handler %s failed on event %s; it will be retried", handler.name, row.id)

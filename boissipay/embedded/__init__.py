@@ -1,0 +1,1 @@
+"""Embedded PostgreSQL and Kafka-compatible broker for local runs and tests."""

@@ -1,0 +1,31 @@
+"""`record(event)`: the one way a service publishes a domain event.
+
+The event row is inserted in the caller's transaction (so a rollback records nothing);
+after commit the in-process bus hands it to the local handlers."""
+
+from django.db import transaction
+
+from boissipay.events import DomainEvent, topic_for
+from boissipay.models import OutboxEvent
+
+
+def record(event: DomainEvent) -> OutboxEvent:
+    """Append `event` to the outbox in the current transaction.
+
+    Raises `TransactionManagementError` when called outside `transaction.atomic()`:
+    an event written apart from its change could be lost or be a lie."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("record() must run inside the service's transaction")
+    row = OutboxEvent.objects.create(
+        topic=topic_for(event.context),
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        event_type=event.event_type,
+        schema_version=event.version,
+        payload=event.payload(),
+    )
+    from boissipay import bus
+
+    transaction.on_commit(lambda: bus.dispatch_after_commit(row.pk), robust=True)
+    return row

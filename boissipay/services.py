@@ -1,0 +1,35 @@
+"""Commands of the shared kernel: API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from boissipay.api.auth import SCOPES, digest, generate_key
+from boissipay.models import ApiKey
+
+
+@transaction.atomic
+def issue_api_key(*, name: str, scopes: list[str], customer_id: uuid.UUID | str | None = None) -> tuple[ApiKey, str]:
+    """Create a key for a client system. Returns the row and the raw key, which is shown
+    once and never stored. Raises ValidationError on an unknown scope."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValidationError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(SCOPES)}.")
+    raw = generate_key()
+    key = ApiKey.objects.create(
+        name=name, prefix=raw[:10], digest=digest(raw), scopes=sorted(set(scopes)), customer_id=customer_id
+    )
+    return key, raw
+
+
+@transaction.atomic
+def revoke_api_key(*, key_id: uuid.UUID | str) -> ApiKey:
+    key = ApiKey.objects.select_for_update().get(pk=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key

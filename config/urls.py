@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from boissipay.api import views as platform_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("contracts.api.urls")),
+    path("api/health", platform_views.health, name="health"),
+    path("api/schema/", platform_views.contract_documents, name="schema-index"),
+    path("api/schema/<str:name>.yaml", platform_views.contract_document, name="schema-document"),
+    path("api/schema/generated/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema-index"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema-index"), name="redoc"),
+]
+
+handler404 = "boissipay.api.errors.handler404"
+handler500 = "boissipay.api.errors.handler500"
+handler400 = "boissipay.api.errors.handler400"

@@ -1,0 +1,146 @@
+"""Back-office pages for customers and contracts. Every state change goes through
+contracts.services, so events are recorded and illegal transitions refused."""
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.shortcuts import render
+
+from boissipay.clock import business_today
+from boissipay.errors import DomainError
+from contracts import services
+from contracts.models import Contract, Customer, Mandate, Subscriber
+
+
+class MandateInline(admin.TabularInline):
+    model = Mandate
+    extra = 0
+    can_delete = False
+    fields = ["reference", "masked_iban", "bic", "signed_on", "expires_on", "status", "is_current", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SubscriberInline(admin.TabularInline):
+    model = Subscriber
+    extra = 0
+    can_delete = False
+    fields = ["external_ref", "display_name", "registered_at", "removed_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ExpiringSoonFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("30d", "Expiring within 30 days"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        today = business_today()
+        if self.value() == "30d":
+            return queryset.filter(ends_on__gte=today, ends_on__lte=today + dt.timedelta(days=30))
+        if self.value() == "expired":
+            return queryset.filter(ends_on__lt=today)
+        return queryset
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["legal_name", "siren", "vat_number", "billing_email", "country", "created_at"]
+    list_filter = ["country"]
+    search_fields = ["legal_name", "siren", "vat_number", "billing_email"]
+    readonly_fields = [f.name for f in Customer._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # customers are registered through the API (services validate and publish)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Contract)
+class ContractAdmin(admin.ModelAdmin):
+    list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
+    list_filter = ["status", "currency", ExpiringSoonFilter]
+    search_fields = ["reference", "customer__legal_name", "customer__siren", "mandates__reference"]
+    list_select_related = ["customer"]
+    readonly_fields = [f.name for f in Contract._meta.fields]
+    inlines = [MandateInline, SubscriberInline]
+    actions = ["suspend", "reactivate", "cancel", "revoke_mandate"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the list and its actions; the form is read-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="credit limit", ordering="credit_limit")
+    def credit_limit_display(self, contract):
+        return f"{contract.credit_limit / 100:,.2f} {contract.currency}"
+
+    def _apply(self, request, queryset, verb, command):
+        done = 0
+        for contract in queryset.order_by("pk"):
+            try:
+                command(contract)
+                done += 1
+            except (DomainError, ValidationError) as exc:
+                self.message_user(request, f"{contract.reference}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} contract(s) {verb}.", messages.SUCCESS)
+
+    def _with_reason(self, request, queryset, verb, title, command):
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                reason = form.cleaned_data["reason"]
+                self._apply(request, queryset, verb, lambda c: command(contract_id=c.pk, reason=reason))
+                return None
+        else:
+            form = ReasonForm()
+        return render(
+            request,
+            "admin/contracts/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "contracts": queryset,
+                "action": request.POST.get("action"),
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Suspend selected contracts")
+    def suspend(self, request, queryset):
+        return self._with_reason(request, queryset, "suspended", "Suspend contracts", services.suspend_contract)
+
+    @admin.action(description="Reactivate selected contracts")
+    def reactivate(self, request, queryset):
+        self._apply(request, queryset, "reactivated", lambda c: services.reactivate_contract(contract_id=c.pk))
+
+    @admin.action(description="Cancel selected contracts (final)")
+    def cancel(self, request, queryset):
+        return self._with_reason(request, queryset, "cancelled", "Cancel contracts", services.cancel_contract)
+
+    @admin.action(description="Revoke the direct-debit mandate of selected contracts")
+    def revoke_mandate(self, request, queryset):
+        return self._with_reason(request, queryset, "had their mandate revoked", "Revoke mandates",
+                                 services.revoke_mandate)

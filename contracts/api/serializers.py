@@ -1,0 +1,127 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from boissipay.api.serializers import MoneyAmountField, StrictInputSerializer
+from boissipay.clock import business_today
+
+# --- input ----------------------------------------------------------------------------
+
+
+class CustomerCreateSerializer(StrictInputSerializer):
+    legal_name = serializers.CharField(max_length=200)
+    siren = serializers.CharField(max_length=11)
+    vat_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    billing_email = serializers.EmailField(max_length=254)
+    billing_address = serializers.CharField(max_length=1000)
+    country = serializers.CharField(min_length=2, max_length=2, required=False, default="FR")
+
+
+class MandateInputSerializer(StrictInputSerializer):
+    reference = serializers.CharField(max_length=35)
+    iban = serializers.CharField(max_length=42)
+    bic = serializers.CharField(max_length=11, required=False, allow_blank=True, default="")
+    signed_on = serializers.DateField()
+    expires_on = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class ContractCreateSerializer(StrictInputSerializer):
+    customer_id = serializers.UUIDField()
+    reference = serializers.CharField(max_length=50)
+    currency = serializers.CharField(min_length=3, max_length=3, required=False, default="EUR")
+    credit_limit = MoneyAmountField()
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField(required=False, allow_null=True, default=None)
+    payment_terms_days = serializers.IntegerField(min_value=0, max_value=365, required=False, default=30)
+    mandate = MandateInputSerializer()
+
+
+class ContractAmendSerializer(StrictInputSerializer):
+    credit_limit = MoneyAmountField(required=False)
+    ends_on = serializers.DateField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give credit_limit and/or ends_on.", code="empty_amendment")
+        return attrs
+
+
+class ReasonSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class OptionalReasonSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class EmptySerializer(StrictInputSerializer):
+    pass
+
+
+class SubscriberCreateSerializer(StrictInputSerializer):
+    external_ref = serializers.CharField(max_length=100)
+    display_name = serializers.CharField(max_length=200)
+
+
+# --- output ---------------------------------------------------------------------------
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    legal_name = serializers.CharField()
+    siren = serializers.CharField()
+    vat_number = serializers.CharField()
+    billing_email = serializers.EmailField()
+    billing_address = serializers.CharField()
+    country = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MandateSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    iban_masked = serializers.CharField(source="masked_iban")
+    bic = serializers.CharField()
+    signed_on = serializers.DateField()
+    expires_on = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=["active", "revoked"])
+
+
+class SubscriberSerializer(serializers.Serializer):
+    external_ref = serializers.CharField()
+    display_name = serializers.CharField()
+    registered_at = serializers.DateTimeField()
+
+
+class ContractSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    reference = serializers.CharField()
+    currency = serializers.CharField()
+    credit_limit = serializers.IntegerField(min_value=0)
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField(allow_null=True)
+    payment_terms_days = serializers.IntegerField(min_value=0)
+    status = serializers.SerializerMethodField()
+    status_reason = serializers.CharField()
+    mandate = serializers.SerializerMethodField()
+    subscribers = serializers.SerializerMethodField()
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["active", "suspended", "cancelled", "expired"]))
+    def get_status(self, contract) -> str:
+        return contract.lifecycle_status(business_today())
+
+    @extend_schema_field(MandateSerializer(allow_null=True))
+    def get_mandate(self, contract) -> dict | None:
+        mandates = getattr(contract, "current_mandates", None)
+        if mandates is None:
+            mandates = list(contract.mandates.filter(is_current=True))
+        return MandateSerializer(mandates[0]).data if mandates else None
+
+    @extend_schema_field(SubscriberSerializer(many=True))
+    def get_subscribers(self, contract) -> list:
+        subscribers = getattr(contract, "registered", None)
+        if subscribers is None:
+            subscribers = contract.subscribers.filter(removed_at__isnull=True)
+        return SubscriberSerializer(subscribers, many=True).data

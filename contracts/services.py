@@ -1,0 +1,322 @@
+"""Commands of the contracts context: the only code that changes its tables.
+
+Each service is one transaction, locks the contract row it changes, validates with
+`full_clean()`, bumps the contract's version and records exactly one domain event
+carrying the contract's new state. Illegal transitions raise `DomainError` (409)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from boissipay.errors import DomainError, NotFound
+from boissipay.outbox import record
+from contracts import events
+from contracts.errors import ContractErrorCode as Code
+from contracts.models import (
+    Contract,
+    ContractStatus,
+    Customer,
+    Mandate,
+    MandateStatus,
+    Subscriber,
+)
+from contracts.validators import normalise_bic, normalise_iban, normalise_siren, normalise_vat_number
+
+UNSET = object()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MandateDetails:
+    reference: str
+    iban: str
+    bic: str = ""
+    signed_on: dt.date
+    expires_on: dt.date | None = None
+
+
+# --- state carried by events --------------------------------------------------------
+
+
+def customer_state(customer: Customer) -> events.CustomerState:
+    return {
+        "customer_id": str(customer.id),
+        "legal_name": customer.legal_name,
+        "siren": customer.siren,
+        "vat_number": customer.vat_number,
+        "billing_email": customer.billing_email,
+        "billing_address": customer.billing_address,
+        "country": customer.country,
+    }
+
+
+def contract_state(contract: Contract) -> events.ContractState:
+    mandate = contract.mandates.filter(is_current=True).first()
+    subscribers = contract.subscribers.filter(removed_at__isnull=True).order_by("external_ref")
+    return {
+        "contract_id": str(contract.id),
+        "reference": contract.reference,
+        "customer": customer_state(contract.customer),
+        "currency": contract.currency,
+        "credit_limit": contract.credit_limit,
+        "starts_on": contract.starts_on.isoformat(),
+        "ends_on": contract.ends_on.isoformat() if contract.ends_on else None,
+        "payment_terms_days": contract.payment_terms_days,
+        "status": contract.status,
+        "status_reason": contract.status_reason,
+        "mandate": None
+        if mandate is None
+        else {
+            "mandate_id": str(mandate.id),
+            "reference": mandate.reference,
+            "iban_masked": mandate.masked_iban,
+            "bic": mandate.bic,
+            "signed_on": mandate.signed_on.isoformat(),
+            "expires_on": mandate.expires_on.isoformat() if mandate.expires_on else None,
+            "status": mandate.status,
+        },
+        "subscribers": [{"external_ref": s.external_ref, "display_name": s.display_name} for s in subscribers],
+        "version": contract.version,
+    }
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _locked_contract(contract_id: uuid.UUID | str) -> Contract:
+    """The contract row, locked for the rest of the transaction."""
+    try:
+        return Contract.objects.select_for_update(of=("self",)).select_related("customer").get(pk=contract_id)
+    except (Contract.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such contract.", Code.CONTRACT_UNKNOWN) from None
+
+
+def _refuse_if_cancelled(contract: Contract, action: str) -> None:
+    if contract.status == ContractStatus.CANCELLED:
+        raise DomainError(Code.CONTRACT_CANCELLED, f"Contract {contract.reference} is cancelled: cannot {action}.")
+
+
+def _save_and_publish(contract: Contract, event_class: type[events.ContractEvent], **fields) -> Contract:
+    contract.version += 1
+    contract.full_clean()
+    contract.save()
+    record(event_class(contract_id=contract.id, contract=contract_state(contract), **fields))
+    return contract
+
+
+def _new_mandate(contract: Contract, details: MandateDetails) -> Mandate:
+    reference = details.reference.strip()
+    if Mandate.objects.filter(reference=reference).exists():
+        raise DomainError(Code.MANDATE_REFERENCE_TAKEN, f"Mandate reference {reference} is already used.")
+    mandate = Mandate(
+        contract=contract,
+        reference=reference,
+        iban=normalise_iban(details.iban),
+        bic=normalise_bic(details.bic),
+        signed_on=details.signed_on,
+        expires_on=details.expires_on,
+        status=MandateStatus.ACTIVE,
+        is_current=True,
+    )
+    mandate.full_clean(exclude=["contract"])
+    mandate.save()
+    return mandate
+
+
+# --- customers ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def register_customer(
+    *,
+    legal_name: str,
+    siren: str,
+    billing_email: str,
+    billing_address: str,
+    vat_number: str = "",
+    country: str = "FR",
+) -> Customer:
+    """Create a corporate customer. Raises ValidationError on a bad SIREN / VAT number /
+    country, DomainError `customer_already_exists` when the SIREN is known."""
+    siren = normalise_siren(siren)
+    if Customer.objects.filter(siren=siren).exists():
+        raise DomainError(Code.CUSTOMER_ALREADY_EXISTS, f"A customer with SIREN {siren} already exists.")
+    customer = Customer(
+        legal_name=legal_name.strip(),
+        siren=siren,
+        vat_number=normalise_vat_number(vat_number),
+        billing_email=billing_email,
+        billing_address=billing_address.strip(),
+        country=country,
+    )
+    customer.full_clean()
+    customer.save()
+    customer.refresh_from_db(fields=["created_at"])
+    record(events.CustomerRegistered(customer=customer_state(customer)))
+    return customer
+
+
+# --- contracts ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscribe_contract(
+    *,
+    customer_id: uuid.UUID | str,
+    reference: str,
+    credit_limit: int,
+    starts_on: dt.date,
+    mandate: MandateDetails,
+    ends_on: dt.date | None = None,
+    currency: str = "EUR",
+    payment_terms_days: int = 30,
+) -> Contract:
+    """Sign a deferred-payment contract with its first direct-debit mandate."""
+    try:
+        customer = Customer.objects.get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError):
+        raise NotFound("No such customer.", Code.CUSTOMER_UNKNOWN) from None
+    reference = reference.strip()
+    if Contract.objects.filter(reference=reference).exists():
+        raise DomainError(Code.CONTRACT_REFERENCE_TAKEN, f"Contract reference {reference} is already used.")
+    contract = Contract(
+        customer=customer,
+        reference=reference,
+        currency=currency,
+        credit_limit=credit_limit,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        payment_terms_days=payment_terms_days,
+        status=ContractStatus.ACTIVE,
+        version=1,
+    )
+    contract.full_clean()
+    contract.save()
+    _new_mandate(contract, mandate)
+    record(events.ContractSubscribed(contract_id=contract.id, contract=contract_state(contract)))
+    return contract
+
+
+@transaction.atomic
+def amend_contract(
+    *, contract_id: uuid.UUID | str, credit_limit: int | object = UNSET, ends_on: dt.date | object | None = UNSET
+) -> Contract:
+    """Change the credit limit and/or the end date. Refused on a cancelled contract."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "amend it")
+    changes: dict[str, dict] = {}
+    for field, value in (("credit_limit", credit_limit), ("ends_on", ends_on)):
+        if value is not UNSET and getattr(contract, field) != value:
+            old = getattr(contract, field)
+            changes[field] = {
+                "from": old.isoformat() if isinstance(old, dt.date) else old,
+                "to": value.isoformat() if isinstance(value, dt.date) else value,
+            }
+            setattr(contract, field, value)
+    if not changes:
+        return contract
+    return _save_and_publish(contract, events.ContractAmended, changes=changes)
+
+
+@transaction.atomic
+def suspend_contract(*, contract_id: uuid.UUID | str, reason: str) -> Contract:
+    """Stop accepting purchases under the contract until it is reactivated."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "suspend it")
+    if contract.status == ContractStatus.SUSPENDED:
+        raise DomainError(Code.CONTRACT_ALREADY_SUSPENDED, f"Contract {contract.reference} is already suspended.")
+    contract.status = ContractStatus.SUSPENDED
+    contract.status_reason = reason.strip()
+    return _save_and_publish(contract, events.ContractSuspended, reason=contract.status_reason)
+
+
+@transaction.atomic
+def reactivate_contract(*, contract_id: uuid.UUID | str) -> Contract:
+    """Bring a suspended contract back to active. A cancelled contract never comes back."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "reactivate it")
+    if contract.status != ContractStatus.SUSPENDED:
+        raise DomainError(Code.CONTRACT_NOT_SUSPENDED, f"Contract {contract.reference} is not suspended.")
+    contract.status = ContractStatus.ACTIVE
+    contract.status_reason = ""
+    return _save_and_publish(contract, events.ContractReactivated)
+
+
+@transaction.atomic
+def cancel_contract(*, contract_id: uuid.UUID | str, reason: str) -> Contract:
+    """End the contract for good."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "cancel it again")
+    contract.status = ContractStatus.CANCELLED
+    contract.status_reason = reason.strip()
+    return _save_and_publish(contract, events.ContractCancelled, reason=contract.status_reason)
+
+
+# --- mandates -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def renew_mandate(*, contract_id: uuid.UUID | str, mandate: MandateDetails) -> Contract:
+    """Replace the contract's current mandate (if any) by a new active one."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "renew its mandate")
+    previous = contract.mandates.filter(is_current=True).first()
+    if previous is not None:
+        previous.is_current = False
+        previous.save(update_fields=["is_current"])
+    _new_mandate(contract, mandate)
+    return _save_and_publish(
+        contract, events.MandateRenewed, previous_mandate_reference=previous.reference if previous else None
+    )
+
+
+@transaction.atomic
+def revoke_mandate(*, contract_id: uuid.UUID | str, reason: str = "") -> Contract:
+    """Revoke the current mandate: no direct debit, hence no purchase, until renewed."""
+    contract = _locked_contract(contract_id)
+    mandate = contract.mandates.filter(is_current=True).first()
+    if mandate is None or mandate.status != MandateStatus.ACTIVE:
+        raise DomainError(Code.MANDATE_NOT_ACTIVE, f"Contract {contract.reference} has no active mandate.")
+    mandate.status = MandateStatus.REVOKED
+    mandate.revoked_at = timezone.now()
+    mandate.revocation_reason = reason.strip()
+    mandate.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    return _save_and_publish(contract, events.MandateRevoked, mandate_reference=mandate.reference, reason=reason)
+
+
+# --- subscribers ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def register_subscriber(*, contract_id: uuid.UUID | str, external_ref: str, display_name: str) -> Subscriber:
+    """Allow a person or entity of the customer to buy under the contract."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "register a subscriber")
+    external_ref = external_ref.strip()
+    if contract.subscribers.filter(external_ref=external_ref, removed_at__isnull=True).exists():
+        raise DomainError(Code.SUBSCRIBER_ALREADY_REGISTERED, f"Subscriber {external_ref} is already registered.")
+    subscriber = Subscriber(contract=contract, external_ref=external_ref, display_name=display_name.strip())
+    subscriber.full_clean(exclude=["contract"])
+    subscriber.save()
+    _save_and_publish(
+        contract,
+        events.SubscriberRegistered,
+        subscriber={"external_ref": subscriber.external_ref, "display_name": subscriber.display_name},
+    )
+    return subscriber
+
+
+@transaction.atomic
+def remove_subscriber(*, contract_id: uuid.UUID | str, external_ref: str) -> Contract:
+    """Withdraw a subscriber's right to buy under the contract."""
+    contract = _locked_contract(contract_id)
+    subscriber = contract.subscribers.filter(external_ref=external_ref, removed_at__isnull=True).first()
+    if subscriber is None:
+        raise NotFound(f"No registered subscriber {external_ref}.", Code.SUBSCRIBER_UNKNOWN)
+    subscriber.removed_at = timezone.now()
+    subscriber.save(update_fields=["removed_at"])
+    return _save_and_publish(contract, events.SubscriberRemoved, external_ref=external_ref)

@@ -1,0 +1,68 @@
+"""Validation and normalisation of identifiers, by well-kept libraries: schwifty (IBAN,
+BIC), python-stdnum (SIREN, EU VAT numbers), pycountry (ISO 4217, ISO 3166)."""
+
+import pycountry
+from django.core.exceptions import ValidationError
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum import exceptions as stdnum_exceptions
+from stdnum.eu import vat
+from stdnum.fr import siren
+
+
+def normalise_iban(value: str) -> str:
+    try:
+        return IBAN(value).compact
+    except (SchwiftyException, ValueError, TypeError) as exc:
+        raise ValidationError(f"Not a valid IBAN: {exc}", code="invalid_iban") from None
+
+
+def normalise_bic(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return BIC(value).compact
+    except (SchwiftyException, ValueError, TypeError) as exc:
+        raise ValidationError(f"Not a valid BIC: {exc}", code="invalid_bic") from None
+
+
+def normalise_siren(value: str) -> str:
+    try:
+        return siren.validate(value)
+    except stdnum_exceptions.ValidationError as exc:
+        raise ValidationError(f"Not a valid SIREN: {exc}", code="invalid_siren") from None
+
+
+def normalise_vat_number(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return vat.validate(value)
+    except stdnum_exceptions.ValidationError as exc:
+        raise ValidationError(f"Not a valid intra-EU VAT number: {exc}", code="invalid_vat_number") from None
+
+
+def validate_currency(value: str) -> None:
+    if not isinstance(value, str) or len(value) != 3 or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValidationError(f"{value!r} is not an ISO 4217 currency code.", code="invalid_currency")
+
+
+def validate_country(value: str) -> None:
+    if not isinstance(value, str) or len(value) != 2 or pycountry.countries.get(alpha_2=value) is None:
+        raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code.", code="invalid_country")
+
+
+def validate_iban(value: str) -> None:
+    normalise_iban(value)
+
+
+def validate_bic(value: str) -> None:
+    normalise_bic(value)
+
+
+def validate_siren(value: str) -> None:
+    normalise_siren(value)
+
+
+def validate_vat_number(value: str) -> None:
+    normalise_vat_number(value)

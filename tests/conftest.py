@@ -1,0 +1,44 @@
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from boissipay.api.auth import SCOPES
+from tests import factories
+from tests.openapi_check import validate_response
+
+
+class ContractCheckedClient(APIClient):
+    """An API client whose every response under /api/v1/ must match the OpenAPI documents."""
+
+    def request(self, **kwargs):
+        response = super().request(**kwargs)
+        path = kwargs["PATH_INFO"]
+        if path.startswith("/api/v1/"):
+            document = validate_response(
+                kwargs["REQUEST_METHOD"], path, response.status_code, response.content,
+                response.get("Content-Type", "application/json"),
+            )
+            assert document is not None, f"{kwargs['REQUEST_METHOD']} {path} is in no OpenAPI document"
+        return response
+
+
+@pytest.fixture
+def make_client(db):
+    def make(*scopes: str, customer_id=None) -> ContractCheckedClient:
+        _, raw = factories.api_key(*(scopes or SCOPES), customer_id=customer_id)
+        client = ContractCheckedClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(make_client) -> ContractCheckedClient:
+    """A client system with every scope."""
+    return make_client()
+
+
+def post_json(client, path, body, **headers):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **headers)

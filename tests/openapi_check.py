@@ -1,0 +1,29 @@
+"""Holds every API response seen in the tests to the contract-first documents."""
+
+from functools import cache
+from pathlib import Path
+
+from openapi_core import OpenAPI
+from openapi_core.templating.paths.exceptions import PathNotFound
+from openapi_core.testing import MockRequest, MockResponse
+
+OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
+
+
+@cache
+def documents() -> dict[str, OpenAPI]:
+    return {p.stem: OpenAPI.from_file_path(str(p)) for p in sorted(OPENAPI_DIR.glob("*.yaml")) if p.stem != "asyncapi"}
+
+
+def validate_response(method: str, path: str, status_code: int, content: bytes, content_type: str) -> str | None:
+    """Validate against the document that describes `path`; return that document's name,
+    or None when no document describes the path. Raises on a response that breaks it."""
+    request = MockRequest("http://testserver", method.lower(), path)
+    response = MockResponse(content, status_code=status_code, content_type=content_type.split(";")[0])
+    for name, document in documents().items():
+        try:
+            document.validate_response(request, response)
+        except PathNotFound:
+            continue
+        return name
+    return None
