@@ -52,6 +52,9 @@ class IdempotencyRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key")]
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
+
 
 class OutboxEvent(models.Model):
     """A domain event written in the same transaction as the change that caused it, then
@@ -76,9 +79,7 @@ class OutboxEvent(models.Model):
     class Meta:
         ordering = ["position"]
         indexes = [
-            models.Index(
-                fields=["position"], name="outbox_unpublished", condition=models.Q(published_at__isnull=True)
-            ),
+            models.Index(fields=["position"], name="outbox_unpublished", condition=models.Q(published_at__isnull=True)),
             models.Index(fields=["aggregate_id", "position"], name="outbox_aggregate_position"),
         ]
 
@@ -98,3 +99,6 @@ class InboxEntry(models.Model):
     class Meta:
         verbose_name_plural = "inbox entries"
         constraints = [models.UniqueConstraint(fields=["handler", "event_id"], name="inbox_once_per_handler")]
+
+    def __str__(self) -> str:
+        return f"{self.handler} ← {self.event_id}"

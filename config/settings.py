@@ -82,7 +82,9 @@ if env("DATABASE_URL", ""):
 else:
     from boissipay.embedded.postgres import embedded_database_settings
 
-    DATABASES = {"default": embedded_database_settings(LOCAL_DIR / "pgdata", name=env("BOISSIPAY_DB_NAME", "boissipay"))}
+    DATABASES = {
+        "default": embedded_database_settings(LOCAL_DIR / "pgdata", name=env("BOISSIPAY_DB_NAME", "boissipay"))
+    }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Boissipay runs on PostgreSQL only.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -95,7 +97,8 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(LOCAL_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(LOCAL_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

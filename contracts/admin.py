@@ -142,5 +142,6 @@ class ContractAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the direct-debit mandate of selected contracts")
     def revoke_mandate(self, request, queryset):
-        return self._with_reason(request, queryset, "had their mandate revoked", "Revoke mandates",
-                                 services.revoke_mandate)
+        return self._with_reason(
+            request, queryset, "had their mandate revoked", "Revoke mandates", services.revoke_mandate
+        )

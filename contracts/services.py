@@ -25,7 +25,7 @@ from contracts.models import (
     MandateStatus,
     Subscriber,
 )
-from contracts.validators import normalise_bic, normalise_iban, normalise_siren, normalise_vat_number
+from contracts.validators import normalise_bic, normalise_iban, normalise_siren, normalise_vat_number, normalised
 
 UNSET = object()
 
@@ -115,8 +115,8 @@ def _new_mandate(contract: Contract, details: MandateDetails) -> Mandate:
     mandate = Mandate(
         contract=contract,
         reference=reference,
-        iban=normalise_iban(details.iban),
-        bic=normalise_bic(details.bic),
+        iban=normalised("iban", normalise_iban, details.iban),
+        bic=normalised("bic", normalise_bic, details.bic),
         signed_on=details.signed_on,
         expires_on=details.expires_on,
         status=MandateStatus.ACTIVE,
@@ -142,13 +142,13 @@ def register_customer(
 ) -> Customer:
     """Create a corporate customer. Raises ValidationError on a bad SIREN / VAT number /
     country, DomainError `customer_already_exists` when the SIREN is known."""
-    siren = normalise_siren(siren)
+    siren = normalised("siren", normalise_siren, siren)
     if Customer.objects.filter(siren=siren).exists():
         raise DomainError(Code.CUSTOMER_ALREADY_EXISTS, f"A customer with SIREN {siren} already exists.")
     customer = Customer(
         legal_name=legal_name.strip(),
         siren=siren,
-        vat_number=normalise_vat_number(vat_number),
+        vat_number=normalised("vat_number", normalise_vat_number, vat_number),
         billing_email=billing_email,
         billing_address=billing_address.strip(),
         country=country,

@@ -66,3 +66,11 @@ def validate_siren(value: str) -> None:
 
 def validate_vat_number(value: str) -> None:
     normalise_vat_number(value)
+
+
+def normalised(field: str, normalise, value: str) -> str:
+    """`normalise(value)`, its ValidationError attached to `field`."""
+    try:
+        return normalise(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.error_list}) from None

@@ -16,7 +16,10 @@ class ContractCheckedClient(APIClient):
         path = kwargs["PATH_INFO"]
         if path.startswith("/api/v1/"):
             document = validate_response(
-                kwargs["REQUEST_METHOD"], path, response.status_code, response.content,
+                kwargs["REQUEST_METHOD"],
+                path,
+                response.status_code,
+                response.content,
                 response.get("Content-Type", "application/json"),
             )
             assert document is not None, f"{kwargs['REQUEST_METHOD']} {path} is in no OpenAPI document"

@@ -1,9 +1,10 @@
 """Holds every API response seen in the tests to the contract-first documents."""
 
+import json
 from functools import cache
 from pathlib import Path
 
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.templating.paths.exceptions import PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -12,7 +13,12 @@ OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 @cache
 def documents() -> dict[str, OpenAPI]:
-    return {p.stem: OpenAPI.from_file_path(str(p)) for p in sorted(OPENAPI_DIR.glob("*.yaml")) if p.stem != "asyncapi"}
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    return {
+        p.stem: OpenAPI.from_file_path(str(p), config=config)
+        for p in sorted(OPENAPI_DIR.glob("*.yaml"))
+        if p.stem != "asyncapi"
+    }
 
 
 def validate_response(method: str, path: str, status_code: int, content: bytes, content_type: str) -> str | None:

@@ -60,9 +60,11 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        key = ApiKey.objects.filter(digest=digest(raw_key), revoked_at__isnull=True).only(
-            "id", "name", "scopes", "customer_id"
-        ).first()
+        key = (
+            ApiKey.objects.filter(digest=digest(raw_key), revoked_at__isnull=True)
+            .only("id", "name", "scopes", "customer_id")
+            .first()
+        )
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         client = Client(

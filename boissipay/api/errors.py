@@ -12,11 +12,10 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from boissipay.api.renderers import PROBLEM_CONTENT_TYPE
 from boissipay.errors import DomainError
 
 logger = logging.getLogger(__name__)
-
-from boissipay.api.renderers import PROBLEM_CONTENT_TYPE
 
 
 def problem(status_code: int, code: str, title: str, detail: str = "", **extra) -> dict:
@@ -64,18 +63,23 @@ def problem_exception_handler(exc, context):
         body = problem(exc.status, exc.code, _TITLES.get(exc.status, "Error"), exc.detail)
         return Response(body, status=exc.status)
     if isinstance(exc, DjangoValidationError):
-        errors = [
-            {"field": "" if field == "__all__" else field, "code": error.code or "invalid", "message": message}
-            for field, field_errors in exc.error_dict.items()
-            for error in field_errors
-            for message in error.messages
-        ] if hasattr(exc, "error_dict") else [
-            {"field": "", "code": error.code or "invalid", "message": message}
-            for error in exc.error_list
-            for message in error.messages
-        ]
-        return Response(problem(400, "validation_error", "Invalid request", "Some fields are invalid.", errors=errors),
-                        status=400)
+        errors = (
+            [
+                {"field": "" if field == "__all__" else field, "code": error.code or "invalid", "message": message}
+                for field, field_errors in exc.error_dict.items()
+                for error in field_errors
+                for message in error.messages
+            ]
+            if hasattr(exc, "error_dict")
+            else [
+                {"field": "", "code": error.code or "invalid", "message": message}
+                for error in exc.error_list
+                for message in error.messages
+            ]
+        )
+        return Response(
+            problem(400, "validation_error", "Invalid request", "Some fields are invalid.", errors=errors), status=400
+        )
     if isinstance(exc, IntegrityError):
         # A concurrent request won a uniqueness race the service had checked for.
         logger.info("integrity conflict: %s", exc)
@@ -90,8 +94,9 @@ def problem_exception_handler(exc, context):
     if response is None:
         return None  # unexpected: Django logs it and answers 500 (see handler500)
     if isinstance(exc, exceptions.ValidationError):
-        body = problem(400, "validation_error", "Invalid request", "Some fields are invalid.",
-                       errors=_field_errors(exc.detail))
+        body = problem(
+            400, "validation_error", "Invalid request", "Some fields are invalid.", errors=_field_errors(exc.detail)
+        )
     elif isinstance(exc, exceptions.ParseError):
         body = problem(400, "malformed_request", "Invalid request", str(exc.detail))
     else:

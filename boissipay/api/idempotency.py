@@ -38,7 +38,9 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
         with transaction.atomic():
             return perform()
     if len(key) > MAX_KEY_LENGTH:
-        raise DomainError("invalid_idempotency_key", f"{HEADER} is at most {MAX_KEY_LENGTH} characters.", status_code=400)
+        raise DomainError(
+            "invalid_idempotency_key", f"{HEADER} is at most {MAX_KEY_LENGTH} characters.", status_code=400
+        )
     api_key = request.auth
     digest = request_digest(request)
     with transaction.atomic():
@@ -47,8 +49,13 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
             # unique index until this transaction ends.
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    api_key=api_key, key=key, method=request.method, path=request.path[:500],
-                    request_digest=digest, response_status=0, response_body={},
+                    api_key=api_key,
+                    key=key,
+                    method=request.method,
+                    path=request.path[:500],
+                    request_digest=digest,
+                    response_status=0,
+                    response_body={},
                 )
         except IntegrityError:
             record = None

@@ -40,3 +40,17 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="A retry with the same key and body gets the first answer back and creates nothing.",
 )
+
+
+def page_of(serializer_class: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The schema of a page of `serializer_class` items, as StandardPagination answers."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

@@ -42,7 +42,7 @@ def contract_documents(request):
 
 
 def contract_document(request, name: str):
-    if name not in openapi_document_names() + ["asyncapi"]:
+    if name not in [*openapi_document_names(), "asyncapi"]:
         raise Http404
     return HttpResponse((OPENAPI_DIR / f"{name}.yaml").read_text(), content_type="application/yaml")
 

@@ -5,6 +5,7 @@ every process (web, relay, workers, tests) finds the same one through its postma
 instead of starting another. `make stop` stops it.
 """
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -27,10 +28,9 @@ def ensure_database(info, name: str) -> None:
     with psycopg.connect(info.get_uri(database="postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
-            try:
+            # Another process may create it first.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it first
 
 
 def embedded_database_settings(pgdata: Path, *, name: str) -> dict:

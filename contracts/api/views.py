@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
-from boissipay.api.schema import IDEMPOTENCY_KEY, problems
+from boissipay.api.schema import IDEMPOTENCY_KEY, page_of, problems
 from boissipay.clock import business_today
 from boissipay.errors import NotFound
 from contracts import selectors, services
@@ -45,7 +45,7 @@ class CustomerListView(APIView):
         operation_id="listCustomers",
         tags=["customers"],
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: io.CustomerSerializer(many=True), **problems(400, 401, 403, 404)},
+        responses={200: page_of(io.CustomerSerializer, "CustomerPage"), **problems(400, 401, 403, 404)},
     )
     def get(self, request):
         paginator = StandardPagination()
@@ -101,10 +101,10 @@ class ContractListView(APIView):
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
-        responses={200: io.ContractSerializer(many=True), **problems(400, 401, 403, 404)},
+        responses={200: page_of(io.ContractSerializer, "ContractPage"), **problems(400, 401, 403, 404)},
     )
     def get(self, request):
-        filters = ContractFilterSerializer(data=request.query_params)
+        filters = ContractFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         contracts = selectors.filter_contracts(
             selectors.contracts_visible_to(request.user),
@@ -128,8 +128,10 @@ class ContractListView(APIView):
         if not request.user.can_see_customer(data["customer_id"]):
             raise NotFound("No such customer.", Code.CUSTOMER_UNKNOWN)
 
+        mandate = services.MandateDetails(**data.pop("mandate"))
+
         def perform():
-            contract = services.subscribe_contract(**data, mandate=services.MandateDetails(**data.pop("mandate")))
+            contract = services.subscribe_contract(**data, mandate=mandate)
             return _contract_response(request, contract.pk, status.HTTP_201_CREATED)
 
         return idempotent(request, perform)
@@ -139,7 +141,9 @@ class ContractDetailView(APIView):
     required_scopes = {"GET": READ, "PATCH": WRITE}
 
     @extend_schema(
-        operation_id="getContract", tags=["contracts"], responses={200: io.ContractSerializer, **problems(401, 403, 404)}
+        operation_id="getContract",
+        tags=["contracts"],
+        responses={200: io.ContractSerializer, **problems(401, 403, 404)},
     )
     def get(self, request, contract_id):
         return _contract_response(request, contract_id)
@@ -229,7 +233,9 @@ class SubscriberListView(APIView):
 class SubscriberDetailView(APIView):
     required_scopes = {"DELETE": WRITE}
 
-    @extend_schema(operation_id="removeSubscriber", tags=["contracts"], responses={204: None, **problems(401, 403, 404)})
+    @extend_schema(
+        operation_id="removeSubscriber", tags=["contracts"], responses={204: None, **problems(401, 403, 404)}
+    )
     def delete(self, request, contract_id, ref):
         _visible_contract(request, contract_id)
         services.remove_subscriber(contract_id=contract_id, external_ref=ref)

@@ -13,8 +13,13 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a key; the raw key is printed once.")
         create.add_argument("name")
-        create.add_argument("--scope", action="append", dest="scopes", default=[],
-                            help=f"Repeatable. One of: {', '.join(SCOPES)}; 'all' for every scope.")
+        create.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            default=[],
+            help=f"Repeatable. One of: {', '.join(SCOPES)}; 'all' for every scope.",
+        )
         create.add_argument("--customer", dest="customer_id", help="Restrict the key to this customer id.")
         sub.add_parser("list", help="List keys (never the raw keys).")
         revoke = sub.add_parser("revoke", help="Revoke a key by id.")
@@ -26,8 +31,9 @@ class Command(BaseCommand):
             if not scopes:
                 raise CommandError("Give at least one --scope.")
             try:
-                key, raw = services.issue_api_key(name=options["name"], scopes=scopes,
-                                                  customer_id=options["customer_id"])
+                key, raw = services.issue_api_key(
+                    name=options["name"], scopes=scopes, customer_id=options["customer_id"]
+                )
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
             self.stdout.write(f"id:     {key.id}\nscopes: {' '.join(key.scopes)}\nkey:    {raw}")
@@ -36,7 +42,9 @@ class Command(BaseCommand):
             for key in ApiKey.objects.order_by("created_at"):
                 state = "revoked" if key.revoked_at else "active"
                 restriction = f" customer={key.customer_id}" if key.customer_id else ""
-                self.stdout.write(f"{key.id}  {key.prefix}…  {state:7}  {key.name}  [{' '.join(key.scopes)}]{restriction}")
+                self.stdout.write(
+                    f"{key.id}  {key.prefix}…  {state:7}  {key.name}  [{' '.join(key.scopes)}]{restriction}"
+                )
         elif action == "revoke":
             try:
                 key = services.revoke_api_key(key_id=options["key_id"])

@@ -1,0 +1,69 @@
+"""Run every Boissipay process for a local run, side by side, until Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from boissipay.embedded.kafka import shared_local_broker
+
+
+def local_processes(host: str, port: int) -> dict[str, list[str]]:
+    """name -> command line of each process the configuration needs."""
+    manage = [sys.executable, "manage.py"]
+    processes = {
+        "web": [*manage, "runserver", f"{host}:{port}", "--noreload"],
+        "relay": [*manage, "relay_outbox"],
+    }
+    for context, feed in settings.EVENT_FEED.items():
+        if feed == "kafka":
+            processes[f"consume-{context}"] = [*manage, "consume_events", "--context", context]
+    return processes
+
+
+class Command(BaseCommand):
+    help = "Run the web server, the outbox relay and the configured consumers together (local runs)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host, port, **options):
+        env = dict(os.environ)
+        if not settings.KAFKA_BOOTSTRAP_SERVERS:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = shared_local_broker()
+            self.stdout.write(f"embedded Kafka-compatible broker on {env['KAFKA_BOOTSTRAP_SERVERS']}")
+        children: dict[str, subprocess.Popen] = {}
+        for name, command in local_processes(host, port).items():
+            children[name] = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
+            threading.Thread(target=self._forward, args=(name, children[name]), daemon=True).start()
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.is_set():
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with {child.returncode}; stopping the others")
+                        stopping.set()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children.values():
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    def _forward(self, name: str, child: subprocess.Popen) -> None:
+        for line in child.stdout:
+            self.stdout.write(f"{name:>16} | {line.rstrip()}")
