@@ -5,7 +5,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from boissipay import services
-from boissipay.models import ApiKey, InboxEntry, OutboxEvent
+from boissipay.models import ApiKey, DeadLetter, InboxEntry, OutboxEvent
 
 
 @admin.register(ApiKey)
@@ -82,3 +82,35 @@ class InboxEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "handler", "event_type", "aggregate_id", "attempts", "replayed_at", "short_error"]
+    list_filter = [("replayed_at", admin.EmptyFieldListFilter), "handler", "event_type", "source"]
+    search_fields = ["=event_id", "=aggregate_id", "handler", "error"]
+    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    @admin.display(description="error")
+    def short_error(self, letter):
+        return letter.error[:120]
+
+    @admin.action(description="Replay selected events with their handler")
+    def replay(self, request, queryset):
+        replayed = failed = 0
+        for letter in queryset.filter(replayed_at__isnull=True).order_by("pk"):
+            if services.replay_dead_letter(dead_letter_id=letter.pk):
+                replayed += 1
+            else:
+                failed += 1
+        if replayed:
+            self.message_user(request, f"{replayed} event(s) replayed.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"{failed} event(s) failed again; see their error.", messages.ERROR)

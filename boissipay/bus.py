@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from boissipay.events import EventMessage
 from boissipay.models import OutboxEvent
@@ -42,6 +43,10 @@ def handles(event_type: str, *, context: str) -> Callable:
         return func
 
     return register
+
+
+def handler_named(name: str) -> Handler | None:
+    return next((h for hs in _handlers.values() for h in hs if h.name == name), None)
 
 
 def handlers_for(event_type: str, *, context: str | None = None) -> list[Handler]:
@@ -94,8 +99,12 @@ def dispatch_after_commit(position: int) -> None:
     if not handlers:
         return
     message = message_from_outbox(row)
+    all_applied = True
     for handler in handlers:
         try:
             deliver(handler, message)
         except Exception:
+            all_applied = False
             logger.exception("in-process handler %s failed on event %s; it will be retried", handler.name, row.id)
+    if all_applied:
+        OutboxEvent.objects.filter(pk=position).update(dispatched_at=timezone.now())

@@ -75,12 +75,19 @@ class OutboxEvent(models.Model):
     leased_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     dead_lettered_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the in-process handlers had all applied it (set at once if none)."
+    )
+    dispatch_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["position"]
         indexes = [
             models.Index(fields=["position"], name="outbox_unpublished", condition=models.Q(published_at__isnull=True)),
             models.Index(fields=["aggregate_id", "position"], name="outbox_aggregate_position"),
+            models.Index(
+                fields=["position"], name="outbox_undispatched", condition=models.Q(dispatched_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -102,3 +109,36 @@ class InboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} ← {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """An event a handler kept failing on, set aside so the events behind it keep
+    flowing. Staff inspect it in the admin and replay it once the cause is fixed."""
+
+    handler = models.CharField(max_length=150)
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    source = models.CharField(max_length=100, help_text="Topic, or 'inprocess'.")
+    aggregate_id = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    kafka_partition = models.IntegerField(null=True, blank=True)
+    kafka_offset = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(db_default=Now())
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["handler", "event_id"],
+                condition=models.Q(replayed_at__isnull=True),
+                name="one_open_dead_letter",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.handler}"

@@ -4,6 +4,7 @@ The event row is inserted in the caller's transaction (so a rollback records not
 after commit the in-process bus hands it to the local handlers."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from boissipay.events import DomainEvent, topic_for
 from boissipay.models import OutboxEvent
@@ -17,6 +18,9 @@ def record(event: DomainEvent) -> OutboxEvent:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise transaction.TransactionManagementError("record() must run inside the service's transaction")
+    from boissipay import bus
+
+    has_local_handlers = bool(bus.inprocess_handlers(event.event_type))
     row = OutboxEvent.objects.create(
         topic=topic_for(event.context),
         aggregate_type=event.aggregate_type,
@@ -24,8 +28,10 @@ def record(event: DomainEvent) -> OutboxEvent:
         event_type=event.event_type,
         schema_version=event.version,
         payload=event.payload(),
+        # No in-process handler: nothing is owed locally. Otherwise the after-commit
+        # delivery marks it, or the relay delivers it again later.
+        dispatched_at=None if has_local_handlers else timezone.now(),
     )
-    from boissipay import bus
-
-    transaction.on_commit(lambda: bus.dispatch_after_commit(row.pk), robust=True)
+    if has_local_handlers:
+        transaction.on_commit(lambda: bus.dispatch_after_commit(row.pk), robust=True)
     return row

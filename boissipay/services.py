@@ -33,3 +33,39 @@ def revoke_api_key(*, key_id: uuid.UUID | str) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+def replay_dead_letter(*, dead_letter_id: int) -> bool:
+    """Apply a dead-lettered event again with its handler. Returns True when it applied
+    (or had been applied meanwhile) and marks the letter replayed; on a new failure the
+    letter stays open with the new error. Raises DeadLetter.DoesNotExist."""
+    from boissipay import bus
+    from boissipay.events import EventMessage
+    from boissipay.models import DeadLetter
+
+    with transaction.atomic():
+        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id, replayed_at__isnull=True)
+        handler = bus.handler_named(letter.handler)
+        if handler is None:
+            letter.error = f"no handler named {letter.handler} in this version"
+            letter.save(update_fields=["error"])
+            return False
+        message = EventMessage(
+            id=letter.event_id,
+            type=letter.event_type,
+            version=letter.schema_version,
+            source=letter.source,
+            aggregate_id=letter.aggregate_id,
+            occurred_at=letter.occurred_at,
+            data=letter.payload,
+        )
+        try:
+            bus.deliver(handler, message)
+        except Exception as exc:
+            letter.attempts += 1
+            letter.error = repr(exc)[:5000]
+            letter.save(update_fields=["attempts", "error"])
+            return False
+        letter.replayed_at = timezone.now()
+        letter.save(update_fields=["replayed_at"])
+        return True

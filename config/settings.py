@@ -140,6 +140,16 @@ SPECTACULAR_SETTINGS = {
 
 # --- Events: Kafka and how each context is fed ---------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "")
+# A consumer-group join waits for this rebalance timeout on the embedded broker: keep it
+# short there; Kafka's usual 5 minutes elsewhere.
+KAFKA_MAX_POLL_INTERVAL_MS = env_int("KAFKA_MAX_POLL_INTERVAL_MS", 300_000 if KAFKA_BOOTSTRAP_SERVERS else 3_000)
+OUTBOX_RELAY = {
+    "BATCH_SIZE": env_int("OUTBOX_RELAY_BATCH_SIZE", 1000),
+    "LEASE_SECONDS": env_int("OUTBOX_RELAY_LEASE_SECONDS", 30),
+    "MAX_ATTEMPTS": env_int("OUTBOX_RELAY_MAX_ATTEMPTS", 20),  # per-message errors only; outages never dead-letter
+    "DISPATCH_GRACE_SECONDS": env_int("OUTBOX_DISPATCH_GRACE_SECONDS", 5),
+}
+EVENT_HANDLER_MAX_ATTEMPTS = env_int("EVENT_HANDLER_MAX_ATTEMPTS", 3)
 # "inprocess": handlers run after commit in the publishing process; "kafka": a consumer
 # group (manage.py consume_events --context X) feeds them.
 EVENT_FEED = {

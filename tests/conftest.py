@@ -45,3 +45,27 @@ def api(make_client) -> ContractCheckedClient:
 
 def post_json(client, path, body, **headers):
     return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """The Kafka-protocol broker of the test session: KAFKA_BOOTSTRAP_SERVERS when set
+    (Apache Kafka), else an embedded Tansu broker this session owns (so a test may stop
+    and restart it)."""
+    import os
+
+    from boissipay.embedded.kafka import LocalBroker
+
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield ExternalBroker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+        return
+    broker = LocalBroker().start()
+    yield broker
+    broker.stop()
+
+
+class ExternalBroker:
+    process = None
+
+    def __init__(self, servers: str):
+        self.bootstrap_servers = servers

@@ -51,7 +51,8 @@ def operations(document: dict) -> dict:
                 response = _resolve(document, response)
                 responses[status] = _shape(document, _json_schema(document, response.get("content")))
             query = sorted(
-                p["name"] for p in map(lambda p: _resolve(document, p), operation.get("parameters", []))
+                p["name"]
+                for p in map(lambda p: _resolve(document, p), operation.get("parameters", []))
                 if p["in"] == "query"
             )
             result[(re.sub(r"\{[^}]+\}", "{}", path), method)] = {
@@ -76,7 +77,8 @@ def test_each_document_is_valid_openapi(path):
 def test_the_implementation_matches_the_contract_first_document(path, generated):
     written = operations(yaml.safe_load(path.read_text()))
     implemented = operations(generated)
-    implemented = {key: value for key, value in implemented.items() if key in written or key[0] in {k[0] for k in written}}
+    documented_paths = {path for path, _ in written}
+    implemented = {key: value for key, value in implemented.items() if key[0] in documented_paths}
     assert sorted(implemented) == sorted(written), "operations differ between code and document"
     for key, promise in written.items():
         assert implemented[key] == promise, f"{key[1].upper()} {key[0]} drifted from {path.name}"

@@ -1,0 +1,107 @@
+"""A context's Kafka consumer group: feeds the context's handlers with the events of
+every topic, commits offsets only after the handlers' transactions have committed, and
+sets aside (dead-letters) a message a handler keeps failing on so the rest keeps flowing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from boissipay import bus, transport
+from boissipay.events import EventMessage
+from boissipay.relay import dead_letter
+
+logger = logging.getLogger(__name__)
+
+
+class ContextConsumer:
+    def __init__(
+        self,
+        context: str,
+        *,
+        servers: str | None = None,
+        group_id: str | None = None,
+        max_attempts: int | None = None,
+        retry_delay: float = 0.2,
+        topics=transport.ALL_TOPICS,
+    ):
+        self.context = context
+        self.servers = servers or transport.bootstrap_servers()
+        self.group_id = group_id or f"boissipay.{context}"
+        self.max_attempts = max_attempts or settings.EVENT_HANDLER_MAX_ATTEMPTS
+        self.retry_delay = retry_delay
+        self.topics = tuple(topics)
+        self.applied = 0
+        self.dead_lettered = 0
+        self._consumer = None
+
+    @property
+    def consumer(self):
+        if self._consumer is None:
+            transport.ensure_topics(self.servers)
+            self._consumer = transport.make_consumer(self.servers, group_id=self.group_id, topics=self.topics)
+        return self._consumer
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+    def apply(self, message: EventMessage, *, partition: int, offset: int) -> None:
+        """Apply `message` with each of this context's handlers for its type, retrying a
+        failing handler, then dead-lettering it. Database outages propagate (no commit)."""
+        for handler in bus.handlers_for(message.type, context=self.context):
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    if bus.deliver(handler, message):
+                        self.applied += 1
+                    break
+                except Exception as exc:
+                    close_old_connections()
+                    if attempt == self.max_attempts:
+                        logger.error(
+                            "handler %s failed %d times on %s: dead-lettered", handler.name, attempt, message.id
+                        )
+                        dead_letter(
+                            handler.name, message, error=repr(exc), attempts=attempt, partition=partition, offset=offset
+                        )
+                        self.dead_lettered += 1
+                    else:
+                        time.sleep(self.retry_delay * attempt)
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        batches = self.consumer.poll(timeout_ms=timeout_ms)
+        count = 0
+        for records in batches.values():
+            for record in records:
+                try:
+                    message = transport.decode(record.headers, record.key, record.value)
+                except Exception as exc:
+                    logger.error("undecodable message at %s:%s dead-lettered: %r", record.topic, record.offset, exc)
+                    dead_letter(
+                        f"{self.context}:decode",
+                        transport.undecodable(record),
+                        error=repr(exc),
+                        attempts=1,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
+                    self.dead_lettered += 1
+                    continue
+                self.apply(message, partition=record.partition, offset=record.offset)
+                count += 1
+        if batches:
+            self.consumer.commit()  # only now: every handler transaction above has committed
+        return count
+
+    def run(self, *, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        try:
+            while not stop.is_set():
+                self.poll_once()
+        finally:
+            self.close()

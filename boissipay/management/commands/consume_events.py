@@ -1,0 +1,26 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from boissipay.consumer import ContextConsumer
+from boissipay.transport import CONTEXTS
+
+
+class Command(BaseCommand):
+    help = "Run a context's Kafka consumer group, feeding that context's event handlers."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--context", required=True, choices=CONTEXTS)
+        parser.add_argument("--group-id", help="Default: boissipay.<context>.")
+
+    def handle(self, *args, context, group_id, **options):
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        consumer = ContextConsumer(context, group_id=group_id)
+        if context not in CONTEXTS:
+            raise CommandError(f"unknown context {context}")
+        self.stdout.write(f"consuming for {context} as group {consumer.group_id} from {consumer.servers}")
+        consumer.run(stop=stop)
+        self.stdout.write(f"applied {consumer.applied}, dead-lettered {consumer.dead_lettered}")

@@ -1,0 +1,245 @@
+"""The outbox relay: claim, publish, mark.
+
+A batch of unpublished rows is claimed in a short transaction (a lease from the
+database's clock), published outside any transaction, then marked in a second short
+one; row locks are never held while waiting on the broker. A contract's later event is
+never claimed while an earlier one is leased elsewhere or backing off, so several relays
+can run at once and each contract's events stay in order. Failures back off with jitter;
+an outage never dead-letters anything. The relay also re-delivers to in-process
+handlers the events whose after-commit delivery failed or was cut short."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+
+from boissipay import bus, transport
+from boissipay.models import DeadLetter, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LOCK_ID = 7_206_104_401  # pg advisory lock serialising claims (not publishing)
+
+CLAIM_SQL = """
+WITH candidates AS (
+    SELECT o.position FROM boissipay_outboxevent o
+    WHERE o.published_at IS NULL AND o.dead_lettered_at IS NULL
+      AND (o.leased_until IS NULL OR o.leased_until < now())
+      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+      AND NOT EXISTS (
+          SELECT 1 FROM boissipay_outboxevent e
+          WHERE e.aggregate_id = o.aggregate_id AND e.position < o.position
+            AND e.published_at IS NULL AND e.dead_lettered_at IS NULL
+            AND (e.leased_until >= now() OR e.next_attempt_at > now())
+      )
+    ORDER BY o.position
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE boissipay_outboxevent o
+SET leased_until = now() + make_interval(secs => %s), attempts = o.attempts + 1
+FROM candidates c WHERE o.position = c.position
+RETURNING o.position, o.id, o.topic, o.aggregate_type, o.aggregate_id, o.event_type, o.schema_version,
+          o.payload, o.occurred_at, o.attempts
+"""
+
+# Errors that concern one message, not the broker's availability.
+PER_MESSAGE_ERRORS = (MessageSizeTooLargeError,)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter, capped at 60 s."""
+    return random.uniform(0.5, min(60.0, 0.5 * 2 ** min(attempts, 7)))
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failed: int = 0
+    dispatched: int = 0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        producer=None,
+        servers: str | None = None,
+        batch_size: int | None = None,
+        lease_seconds: int | None = None,
+    ):
+        config = settings.OUTBOX_RELAY
+        self.servers = servers or transport.bootstrap_servers()
+        self.batch_size = batch_size or config["BATCH_SIZE"]
+        self.lease_seconds = lease_seconds or config["LEASE_SECONDS"]
+        self.max_attempts = config["MAX_ATTEMPTS"]
+        self.grace_seconds = config["DISPATCH_GRACE_SECONDS"]
+        self._producer = producer
+        self.stats = RelayStats()
+
+    # --- Kafka ----------------------------------------------------------------------
+
+    @property
+    def producer(self):
+        if self._producer is None:
+            transport.ensure_topics(self.servers)
+            self._producer = transport.make_producer(self.servers)
+        return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+    # --- claim, publish, mark ---------------------------------------------------------
+
+    def claim(self) -> list[OutboxEvent]:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
+            cursor.execute(CLAIM_SQL, [self.batch_size, self.lease_seconds])
+            columns = [c.name for c in cursor.description]
+            rows = [OutboxEvent(**dict(zip(columns, values, strict=True))) for values in cursor.fetchall()]
+        rows.sort(key=lambda row: row.position)
+        return rows
+
+    def publish(self, rows: list[OutboxEvent]) -> tuple[list[int], dict[int, BaseException]]:
+        """Send the rows; return the positions acknowledged and the errors of the others."""
+        futures = []
+        errors: dict[int, BaseException] = {}
+        try:
+            producer = self.producer
+            for row in rows:
+                message = transport.encode(row)
+                futures.append(
+                    (
+                        row.position,
+                        producer.send(
+                            row.topic, key=message.key, value=message.value, headers=list(message.headers.items())
+                        ),
+                    )
+                )
+            producer.flush(timeout=15)
+        except (KafkaError, OSError) as exc:
+            logger.warning("relay: publishing failed: %r", exc)
+            sent = {position for position, _ in futures}
+            errors.update({row.position: exc for row in rows if row.position not in sent})
+        published = []
+        for position, future in futures:
+            if future.is_done and future.succeeded():
+                published.append(position)
+            else:
+                errors[position] = future.exception if future.is_done else KafkaTimeoutError("not acknowledged")
+        return published, errors
+
+    def mark(self, rows: list[OutboxEvent], published: list[int], errors: dict[int, BaseException]) -> None:
+        attempts = {row.position: row.attempts for row in rows}
+        with transaction.atomic(), connection.cursor() as cursor:
+            if published:
+                cursor.execute(
+                    "UPDATE boissipay_outboxevent SET published_at = now(), leased_until = NULL, last_error = '' "
+                    "WHERE position = ANY(%s)",
+                    [published],
+                )
+            for position, error in errors.items():
+                dead = isinstance(error, PER_MESSAGE_ERRORS) and attempts[position] >= self.max_attempts
+                cursor.execute(
+                    "UPDATE boissipay_outboxevent SET leased_until = NULL, last_error = %s, "
+                    "next_attempt_at = now() + make_interval(secs => %s), "
+                    "dead_lettered_at = CASE WHEN %s THEN now() END WHERE position = %s",
+                    [repr(error)[:2000], backoff_seconds(attempts[position]), dead, position],
+                )
+
+    def relay_batch(self) -> int:
+        """Claim, publish and mark one batch; return how many rows were claimed."""
+        rows = self.claim()
+        if not rows:
+            return 0
+        published, errors = self.publish(rows)
+        self.mark(rows, published, errors)
+        self.stats.published += len(published)
+        self.stats.failed += len(errors)
+        if errors and not published:
+            self.close()  # reconnect (and re-create topics) on the next batch
+        return len(rows)
+
+    # --- in-process handlers whose after-commit delivery did not complete ----------
+
+    def dispatch_pending(self, limit: int = 200) -> int:
+        with transaction.atomic():
+            rows = list(
+                OutboxEvent.objects.select_for_update(skip_locked=True)
+                .filter(dispatched_at__isnull=True)
+                .extra(where=["occurred_at < now() - make_interval(secs => %s)"], params=[self.grace_seconds])
+                .order_by("position")[:limit]
+            )
+            for row in rows:
+                dispatch_to_local_handlers(row, max_attempts=settings.EVENT_HANDLER_MAX_ATTEMPTS)
+        self.stats.dispatched += len(rows)
+        return len(rows)
+
+    # --- loop -----------------------------------------------------------------------------
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None, idle_sleep: float = 0.2) -> RelayStats:
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                claimed = self.relay_batch()
+            except (KafkaError, OSError) as exc:
+                logger.warning("relay: Kafka unavailable (%r); backing off", exc)
+                self.close()
+                claimed = 0
+                stop.wait(backoff_seconds(3))
+            self.dispatch_pending()
+            if claimed == 0:
+                if once:
+                    break
+                stop.wait(idle_sleep)
+        self.close()
+        return self.stats
+
+
+def dispatch_to_local_handlers(row: OutboxEvent, *, max_attempts: int) -> None:
+    """Deliver `row` to the in-process handlers (the inbox skips those already done) and
+    mark it dispatched; after `max_attempts` a failing handler's copy is dead-lettered."""
+    message = bus.message_from_outbox(row)
+    failed = False
+    for handler in bus.inprocess_handlers(row.event_type):
+        try:
+            bus.deliver(handler, message)
+        except Exception as exc:
+            logger.exception("in-process handler %s failed again on %s", handler.name, row.id)
+            if row.dispatch_attempts + 1 >= max_attempts:
+                dead_letter(handler.name, message, error=repr(exc), attempts=row.dispatch_attempts + 1)
+            else:
+                failed = True
+    row.dispatch_attempts += 1
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        dispatch_attempts=row.dispatch_attempts, dispatched_at=None if failed else timezone.now()
+    )
+
+
+def dead_letter(handler_name: str, message, *, error: str, attempts: int, partition=None, offset=None) -> None:
+    DeadLetter.objects.get_or_create(
+        handler=handler_name,
+        event_id=message.id,
+        replayed_at=None,
+        defaults={
+            "event_type": message.type,
+            "source": message.source if partition is not None else "inprocess",
+            "aggregate_id": message.aggregate_id,
+            "occurred_at": message.occurred_at,
+            "payload": message.data,
+            "schema_version": message.version,
+            "kafka_partition": partition,
+            "kafka_offset": offset,
+            "error": error[:5000],
+            "attempts": attempts,
+        },
+    )

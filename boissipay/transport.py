@@ -1,0 +1,140 @@
+"""Kafka transport: CloudEvents 1.0 in binary content mode (`ce_*` headers, JSON data as
+the value, contract id as the key), producers and consumers set up for this project."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import uuid
+from functools import cache
+
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from django.conf import settings
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from boissipay.events import EventMessage, topic_for
+from boissipay.models import OutboxEvent
+
+CONTEXTS = ("contracts", "billing", "invoicing", "payments")
+ALL_TOPICS = tuple(topic_for(context) for context in CONTEXTS)
+_FORMAT = JSONFormat()
+
+
+def bootstrap_servers() -> str:
+    """The configured Kafka, or this checkout's embedded broker (started if needed)."""
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        return settings.KAFKA_BOOTSTRAP_SERVERS
+    from boissipay.embedded.kafka import shared_local_broker
+
+    return shared_local_broker()
+
+
+def ensure_topics(servers: str, topics=ALL_TOPICS) -> None:
+    """Create the topics (one partition each) if they do not exist."""
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="boissipay-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+def make_producer(servers: str, **overrides) -> KafkaProducer:
+    options = {
+        "bootstrap_servers": servers,
+        "acks": "all",
+        "linger_ms": 5,
+        "batch_size": 256 * 1024,
+        "max_in_flight_requests_per_connection": 1,  # retries never reorder a contract's events
+        "retries": 5,
+        "request_timeout_ms": 10_000,
+        "max_block_ms": 10_000,
+        "client_id": "boissipay-relay",
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def make_consumer(servers: str, *, group_id: str, topics=ALL_TOPICS, **overrides) -> KafkaConsumer:
+    options = {
+        "bootstrap_servers": servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,  # offsets are committed after the handlers' transactions
+        "auto_offset_reset": "earliest",
+        # The embedded broker completes a group join only after the rebalance timeout.
+        "max_poll_interval_ms": settings.KAFKA_MAX_POLL_INTERVAL_MS,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "max_poll_records": 500,
+        "client_id": f"boissipay-{group_id}",
+    }
+    options.update(overrides)
+    consumer = KafkaConsumer(**options)
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+@cache
+def _cloudevent_data_schema(event_type: str, version: int) -> str:
+    return f"events/{event_type}.v{version}.json"
+
+
+def encode(row: OutboxEvent) -> KafkaMessage:
+    """The outbox row as a CloudEvents binary-mode Kafka message."""
+    event = CloudEvent(
+        attributes={
+            "id": str(row.id),
+            "source": row.topic,
+            "type": row.event_type,
+            "time": row.occurred_at,
+            "subject": row.aggregate_id,
+            "datacontenttype": "application/json",
+            "dataschema": _cloudevent_data_schema(row.event_type, row.schema_version),
+            "schemaversion": str(row.schema_version),
+        },
+        data=row.payload,
+    )
+    return to_binary(event, _FORMAT, key_mapper=lambda _: row.aggregate_id.encode())
+
+
+def decode(headers: list[tuple[str, bytes]], key: bytes | None, value: bytes) -> EventMessage:
+    """A consumed Kafka message back as the EventMessage handlers receive.
+    Raises ValueError (or a cloudevents error) on a message that is not one of ours."""
+    event = from_binary(KafkaMessage(headers=dict(headers), key=key, value=value), _FORMAT)
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        data = json.loads(data)
+    occurred = event.get_time()
+    if isinstance(occurred, str):
+        occurred = dt.datetime.fromisoformat(occurred)
+    return EventMessage(
+        id=uuid.UUID(str(event.get_id())),
+        type=event.get_type(),
+        version=int(event.get_extension("schemaversion") or 1),
+        source=event.get_source(),
+        aggregate_id=event.get_subject() or "",
+        occurred_at=occurred,
+        data=data,
+    )
+
+
+def undecodable(record) -> EventMessage:
+    """A stand-in EventMessage for a Kafka record that is not a valid event, so it can be
+    dead-lettered with its raw content for staff to inspect."""
+    return EventMessage(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"kafka://{record.topic}/{record.partition}/{record.offset}"),
+        type="undecodable",
+        version=0,
+        source=record.topic,
+        aggregate_id=(record.key or b"").decode(errors="replace")[:64],
+        occurred_at=None,
+        data={"raw": record.value.decode(errors="replace")[:10000] if record.value else None},
+    )

@@ -1,0 +1,264 @@
+"""The event backbone on real PostgreSQL and a real Kafka-protocol broker: outbox,
+in-process bus, relay, consumers, dead letters, and the faults they must survive."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from boissipay import bus, services
+from boissipay.consumer import ContextConsumer
+from boissipay.models import DeadLetter, InboxEntry, OutboxEvent
+from boissipay.outbox import record
+from boissipay.relay import OutboxRelay
+from contracts import events as contract_events
+from tests import eventkit, factories
+from tests.eventkit import TEST_CONTEXT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def effects_table(transactional_db):
+    eventkit.ensure_effects_table()
+    eventkit.clear_effects()
+    eventkit.POISON["value"] = None
+    yield
+    eventkit.POISON["value"] = None
+
+
+def consume_all(servers, topic, expected: int, *, group: str, timeout: float = 60.0) -> ContextConsumer:
+    consumer = ContextConsumer(TEST_CONTEXT, servers=servers, group_id=group, topics=[topic], retry_delay=0.01)
+    eventkit.wait_until(
+        lambda: consumer.poll_once() is not None and len(eventkit.effects()) >= expected,
+        timeout=timeout,
+        message=f"{expected} effects",
+    )
+    consumer.close()
+    return consumer
+
+
+# --- outbox and in-process bus -----------------------------------------------------------
+
+
+def test_an_event_cannot_be_recorded_outside_a_transaction(db):
+    # pytest-django wraps the test in a transaction; leave it to be outside any.
+    with pytest.raises(transaction.TransactionManagementError):
+        transaction.get_connection().in_atomic_block = False
+        try:
+            record(contract_events.ContractReactivated(contract_id=factories.contract().pk, contract={}))
+        finally:
+            transaction.get_connection().in_atomic_block = True
+
+
+def test_in_process_handlers_receive_the_event_after_commit(effects_table, settings):
+    settings.EVENT_FEED = {**settings.EVENT_FEED, TEST_CONTEXT: "inprocess"}
+    rows = eventkit.record_things(1, topic="unused")
+    bus.dispatch_after_commit(rows[0].position)
+    assert [str(e[0]) for e in eventkit.effects()] == [str(rows[0].id)]
+    rows[0].refresh_from_db()
+    assert rows[0].dispatched_at is not None
+
+
+def test_a_failing_handler_never_undoes_the_publisher_and_the_relay_retries_it(effects_table, settings):
+    settings.EVENT_FEED = {**settings.EVENT_FEED, TEST_CONTEXT: "inprocess"}
+    settings.OUTBOX_RELAY = {**settings.OUTBOX_RELAY, "DISPATCH_GRACE_SECONDS": 0}
+    row = eventkit.record_things(1, topic="unused")[0]
+    eventkit.POISON["value"] = {str(row.id)}
+    bus.dispatch_after_commit(row.position)  # the poison-sensitive handler fails
+
+    row.refresh_from_db()
+    assert OutboxEvent.objects.filter(pk=row.pk).exists()
+    assert row.dispatched_at is None
+    assert len(eventkit.effects("poison_sensitive")) == 0
+
+    eventkit.POISON["value"] = None  # the cause is fixed
+    OutboxRelay(servers="unused:0").dispatch_pending()
+    row.refresh_from_db()
+    assert row.dispatched_at is not None
+    assert len(eventkit.effects("poison_sensitive")) == 1
+    assert len(eventkit.effects("record_effect")) == 1  # applied once, not again
+
+
+def test_the_same_event_is_applied_at_most_once_per_handler(effects_table):
+    row = eventkit.record_things(1, topic="unused")[0]
+    message = bus.message_from_outbox(row)
+    handler = bus.handler_named("tests.eventkit.record_effect")
+    assert bus.deliver(handler, message) is True
+    assert bus.deliver(handler, message) is False
+    assert len(eventkit.effects()) == 1
+    assert InboxEntry.objects.filter(event_id=row.id).count() == 1
+
+
+# --- relay and consumers on the broker -----------------------------------------------------
+
+
+@pytest.mark.kafka
+def test_the_relay_publishes_cloudevents_in_order_and_the_consumer_applies_each_once(effects_table, kafka_broker):
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    rows = eventkit.record_things(300, topic=topic, contracts=7)
+
+    stats = OutboxRelay(servers=servers, batch_size=64).run(once=True)
+    assert stats.published == 300
+    assert not OutboxEvent.objects.filter(published_at__isnull=True, topic=topic).exists()
+
+    consume_all(servers, topic, 300, group="g-order")
+    seen = eventkit.effects()
+    assert sorted(str(e[0]) for e in seen) == sorted(str(r.id) for r in rows)
+    eventkit.assert_per_aggregate_order([(e[1], e[2]) for e in seen])
+
+    # a redelivery (a new group reading from the start) is absorbed by the inbox
+    consumer = ContextConsumer(TEST_CONTEXT, servers=servers, group_id="g-order-again", topics=[topic])
+    eventkit.wait_until(lambda: consumer.poll_once() > 0, message="redelivery")
+    consumer.close()
+    assert len(eventkit.effects()) == 300
+
+
+@pytest.mark.kafka
+def test_a_relayed_message_carries_the_cloudevents_envelope(transactional_db, kafka_broker):
+    from kafka import KafkaConsumer
+
+    servers = kafka_broker.bootstrap_servers
+    contract = factories.contract()
+    OutboxRelay(servers=servers).run(once=True)
+    row = OutboxEvent.objects.get(aggregate_id=str(contract.pk), event_type="contracts.contract.subscribed")
+    consumer = KafkaConsumer("boissipay.contracts.v1", bootstrap_servers=servers, auto_offset_reset="earliest",
+                             consumer_timeout_ms=5000)
+    message = next(m for m in consumer if dict(m.headers).get("ce_id") == str(row.id).encode())
+    consumer.close()
+    headers = dict(message.headers)
+    assert message.key == str(contract.pk).encode()
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"contracts.contract.subscribed"
+    assert headers["ce_source"] == b"boissipay.contracts.v1"
+    assert headers["ce_subject"] == str(contract.pk).encode()
+    assert headers["content-type"] == b"application/json"
+
+
+@pytest.mark.kafka
+def test_a_poison_message_is_dead_lettered_and_the_rest_keeps_flowing(effects_table, kafka_broker):
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    rows = eventkit.record_things(20, topic=topic, contracts=2)
+    poison = rows[5]
+    eventkit.POISON["value"] = {str(poison.id)}
+    OutboxRelay(servers=servers).run(once=True)
+
+    consume_all(servers, topic, 20, group="g-poison")
+    letter = DeadLetter.objects.get(event_id=poison.id)
+    assert letter.handler == "tests.eventkit.poison_sensitive"
+    assert "cannot digest" in letter.error
+    assert len(eventkit.effects("poison_sensitive")) == 19  # everything behind it flowed
+
+    eventkit.POISON["value"] = None  # fixed: staff replay it from the admin
+    assert services.replay_dead_letter(dead_letter_id=letter.pk) is True
+    letter.refresh_from_db()
+    assert letter.replayed_at is not None
+    assert len(eventkit.effects("poison_sensitive")) == 20
+
+
+@pytest.mark.kafka
+def test_a_consumer_that_dies_before_committing_gets_the_messages_again_and_applies_them_once(
+    effects_table, kafka_broker
+):
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    eventkit.record_things(400, topic=topic, contracts=4)
+    OutboxRelay(servers=servers).run(once=True)
+
+    env = eventkit.subprocess_env(servers)
+    script = (
+        "import django; django.setup();"
+        "import tests.eventkit;"
+        "from boissipay.consumer import ContextConsumer;"
+        f"ContextConsumer('{TEST_CONTEXT}', group_id='g-crash', topics=['{topic}'], retry_delay=0.01).run()"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**env, "SLOW_EFFECTS": "1"})
+    # Killed mid-batch: some effects applied, offsets of that batch not committed.
+    eventkit.wait_until(lambda: len(eventkit.effects()) >= 50, timeout=60, message="first effects")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    applied_before = len(eventkit.effects())
+    assert applied_before < 400 or applied_before == 400
+
+    consume_all(servers, topic, 400, group="g-crash")
+    effects = eventkit.effects()
+    assert len(effects) == 400
+    assert len({e[0] for e in effects}) == 400
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_the_relay_killed_mid_batch_loses_nothing_and_downstream_absorbs_duplicates(effects_table, kafka_broker):
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    rows = eventkit.record_things(30_000, topic=topic, contracts=50)
+    env = {**eventkit.subprocess_env(servers), "OUTBOX_RELAY_LEASE_SECONDS": "2"}
+    command = [sys.executable, "manage.py", "relay_outbox", "--batch-size", "100"]
+
+    relay = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    eventkit.wait_until(
+        lambda: OutboxEvent.objects.filter(topic=topic, published_at__isnull=False).exists(),
+        timeout=60, interval=0.01, message="first published batch",
+    )
+    relay.send_signal(signal.SIGKILL)
+    relay.wait()
+    published = OutboxEvent.objects.filter(topic=topic, published_at__isnull=False).count()
+    assert 0 < published < len(rows), "the kill must land mid-way"
+
+    subprocess.run([*command, "--once"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    assert not OutboxEvent.objects.filter(topic=topic, published_at__isnull=True).exists()
+
+    consume_all(servers, topic, len(rows), group="g-relay-kill", timeout=180)
+    effects = eventkit.effects()
+    assert len(effects) == len(rows) and len({e[0] for e in effects}) == len(rows)
+    eventkit.assert_per_aggregate_order([(e[1], e[2]) for e in effects])
+
+
+@pytest.mark.kafka
+def test_while_the_broker_is_down_work_goes_on_and_the_backlog_drains_in_order_when_it_returns(
+    effects_table, kafka_broker, client
+):
+    if kafka_broker.process is None:
+        pytest.skip("needs the embedded broker, which this test stops and restarts (KAFKA_BOOTSTRAP_SERVERS is set)")
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    before = eventkit.record_things(100, topic=topic, contracts=5)
+    relay = OutboxRelay(servers=servers, batch_size=50)
+    relay.run(once=True)
+    consume_all(servers, topic, 100, group="g-outage-1")
+
+    kafka_broker.stop()
+    during = eventkit.record_things(150, topic=topic, contracts=5, start=100)
+    contract = factories.contract()  # the services keep working
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run, kwargs={"stop": stop})
+    worker.start()
+    health = client.get("/api/health").json()
+    assert health["outbox"]["backlog"] >= 150
+    assert not OutboxEvent.objects.filter(topic=topic, position__in=[r.position for r in during],
+                                          published_at__isnull=False).exists()
+
+    kafka_broker.start()  # memory-only: it comes back empty
+    eventkit.ensure_effects_table()
+    from boissipay.transport import ensure_topics
+
+    ensure_topics(servers, topics=[topic])
+    eventkit.wait_until(
+        lambda: not OutboxEvent.objects.filter(published_at__isnull=True, topic=topic).exists(),
+        timeout=120, message="backlog drained",
+    )
+    stop.set()
+    worker.join(30)
+    assert OutboxEvent.objects.filter(aggregate_id=str(contract.pk), published_at__isnull=False).exists()
+
+    consume_all(servers, topic, 250, group="g-outage-2")
+    effects = eventkit.effects()
+    assert sorted(str(e[0]) for e in effects) == sorted(str(r.id) for r in before + during)
+    eventkit.assert_per_aggregate_order([(e[1], e[2]) for e in effects[100:]])

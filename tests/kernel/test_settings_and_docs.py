@@ -1,0 +1,182 @@
+"""How the platform starts and presents itself: settings read from the environment, the
+embedded PostgreSQL shared between processes, the API docs, the health check and the
+idempotency of client writes under a real race."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import yaml
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from contracts import services
+from contracts.models import Contract
+from tests import factories
+from tests.contracts.test_api import contract_body
+
+# --- settings, read in a fresh process ------------------------------------------------
+
+
+def start_django(*, code: str = "", **env_changes: str | None) -> subprocess.CompletedProcess:
+    """Run `django.setup()` with config.settings in a new interpreter, then `code`.
+    A None value removes the variable from the environment."""
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    script = "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup()\n" + code
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_mode_refuses_the_development_secret_key():
+    started = start_django(DEBUG="0", SECRET_KEY=None, BOISSIPAY_ALLOW_DEV_SECRET=None)
+
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr
+    assert "SECRET_KEY" in started.stderr
+
+
+def test_production_mode_starts_with_a_real_secret_key():
+    started = start_django(DEBUG="0", SECRET_KEY="a-real-production-secret", BOISSIPAY_ALLOW_DEV_SECRET=None)
+
+    assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.parametrize(("debug", "expected"), [(None, "False"), ("", "False"), ("0", "False"), ("1", "True")])
+def test_debug_is_off_unless_asked_for(debug, expected):
+    started = start_django(
+        code="from django.conf import settings; print(settings.DEBUG)",
+        DEBUG=debug,
+        SECRET_KEY="a-real-production-secret",
+    )
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip().splitlines()[-1] == expected
+
+
+def test_every_process_finds_the_same_embedded_postgresql_instead_of_starting_another():
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("DATABASE_URL is set: the embedded PostgreSQL server is not used")
+    started = start_django(
+        code="import json; from django.conf import settings; "
+        "db = settings.DATABASES['default']; print(json.dumps([db['HOST'], db['PORT']]))",
+        BOISSIPAY_ALLOW_DEV_SECRET="1",
+    )
+
+    assert started.returncode == 0, started.stderr
+    ours = settings.DATABASES["default"]
+    assert json.loads(started.stdout.strip().splitlines()[-1]) == [ours["HOST"], ours["PORT"]]
+
+
+# --- the API documentation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_the_api_documentation_pages_render(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "/api/schema/" in response.content.decode()
+
+
+def test_the_merged_openapi_document_lists_the_contracts_api(client):
+    response = client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert "yaml" in response["Content-Type"]
+    document = yaml.safe_load(response.content)
+    assert "/api/v1/contracts" in document["paths"]
+    assert "/api/v1/customers" in document["paths"]
+
+
+def test_each_context_serves_its_own_openapi_document(client):
+    response = client.get("/api/schema/contracts.yaml")
+
+    assert response.status_code == 200
+    on_disk = (settings.BASE_DIR / "openapi" / "contracts.yaml").read_text()
+    assert yaml.safe_load(response.content) == yaml.safe_load(on_disk)
+
+
+def test_an_unknown_openapi_document_is_not_found(client):
+    assert client.get("/api/schema/nothing.yaml").status_code == 404
+
+
+# --- health ---------------------------------------------------------------------------
+
+
+def outbox_backlog(client) -> int:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "ok"
+    return body["outbox"]["backlog"]
+
+
+@pytest.mark.django_db
+def test_the_health_check_reports_the_outbox_backlog_growing_with_new_events(client):
+    owner = factories.customer()
+    before = outbox_backlog(client)
+
+    factories.contract(customer_obj=owner)
+
+    assert outbox_backlog(client) == before + 1
+
+
+# --- idempotency under a real race ----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_retries_of_a_contract_creation_create_one_contract_and_get_the_same_answer(monkeypatch):
+    subscribe = services.subscribe_contract
+
+    def slow_subscribe(**kwargs):
+        contract = subscribe(**kwargs)
+        time.sleep(0.3)  # hold the transaction open: the other request arrives while the key is claimed
+        return contract
+
+    monkeypatch.setattr(services, "subscribe_contract", slow_subscribe)
+    customer = factories.customer()
+    _, raw = factories.api_key("contracts:read", "contracts:write")
+    body = json.dumps(contract_body(customer.pk))
+    start = threading.Barrier(2)
+    answers = [None, None]
+
+    def post(slot: int) -> None:
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}", HTTP_IDEMPOTENCY_KEY="subscribe-ctr-api-1")
+            start.wait(timeout=10)
+            answers[slot] = client.post("/api/v1/contracts", data=body, content_type="application/json")
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=post, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert all(answer is not None for answer in answers), "a request did not answer"
+    assert [answer.status_code for answer in answers] == [201, 201], [a.content for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(answer.get("Idempotent-Replayed", "") for answer in answers) == ["", "true"]
+    assert Contract.objects.filter(reference="CTR-API-1").count() == 1
