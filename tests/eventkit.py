@@ -111,9 +111,7 @@ def subprocess_env(kafka_servers: str) -> dict:
     env = dict(os.environ)
     db = connection.settings_dict
     if env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
+        env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     else:
         env["BOISSIPAY_DB_NAME"] = db["NAME"]
     env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_servers

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from boissipay import bus, services
 from boissipay.consumer import ContextConsumer
@@ -128,8 +128,9 @@ def test_a_relayed_message_carries_the_cloudevents_envelope(transactional_db, ka
     contract = factories.contract()
     OutboxRelay(servers=servers).run(once=True)
     row = OutboxEvent.objects.get(aggregate_id=str(contract.pk), event_type="contracts.contract.subscribed")
-    consumer = KafkaConsumer("boissipay.contracts.v1", bootstrap_servers=servers, auto_offset_reset="earliest",
-                             consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(
+        "boissipay.contracts.v1", bootstrap_servers=servers, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
     message = next(m for m in consumer if dict(m.headers).get("ce_id") == str(row.id).encode())
     consumer.close()
     headers = dict(message.headers)
@@ -184,8 +185,7 @@ def test_a_consumer_that_dies_before_committing_gets_the_messages_again_and_appl
     eventkit.wait_until(lambda: len(eventkit.effects()) >= 50, timeout=60, message="first effects")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    applied_before = len(eventkit.effects())
-    assert applied_before < 400 or applied_before == 400
+    assert len(eventkit.effects()) < 400, "the kill must land before the batch is done"
 
     consume_all(servers, topic, 400, group="g-crash")
     effects = eventkit.effects()
@@ -198,14 +198,16 @@ def test_a_consumer_that_dies_before_committing_gets_the_messages_again_and_appl
 def test_the_relay_killed_mid_batch_loses_nothing_and_downstream_absorbs_duplicates(effects_table, kafka_broker):
     servers = kafka_broker.bootstrap_servers
     topic = eventkit.new_topic(servers)
-    rows = eventkit.record_things(30_000, topic=topic, contracts=50)
+    rows = eventkit.record_things(8_000, topic=topic, contracts=50)
     env = {**eventkit.subprocess_env(servers), "OUTBOX_RELAY_LEASE_SECONDS": "2"}
-    command = [sys.executable, "manage.py", "relay_outbox", "--batch-size", "100"]
+    command = [sys.executable, "manage.py", "relay_outbox", "--batch-size", "50"]
 
     relay = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     eventkit.wait_until(
         lambda: OutboxEvent.objects.filter(topic=topic, published_at__isnull=False).exists(),
-        timeout=60, interval=0.01, message="first published batch",
+        timeout=60,
+        interval=0.01,
+        message="first published batch",
     )
     relay.send_signal(signal.SIGKILL)
     relay.wait()
@@ -238,12 +240,20 @@ def test_while_the_broker_is_down_work_goes_on_and_the_backlog_drains_in_order_w
     during = eventkit.record_things(150, topic=topic, contracts=5, start=100)
     contract = factories.contract()  # the services keep working
     stop = threading.Event()
-    worker = threading.Thread(target=relay.run, kwargs={"stop": stop})
+
+    def relay_in_background():
+        try:
+            relay.run(stop=stop)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=relay_in_background)
     worker.start()
     health = client.get("/api/health").json()
     assert health["outbox"]["backlog"] >= 150
-    assert not OutboxEvent.objects.filter(topic=topic, position__in=[r.position for r in during],
-                                          published_at__isnull=False).exists()
+    assert not OutboxEvent.objects.filter(
+        topic=topic, position__in=[r.position for r in during], published_at__isnull=False
+    ).exists()
 
     kafka_broker.start()  # memory-only: it comes back empty
     eventkit.ensure_effects_table()
@@ -252,7 +262,8 @@ def test_while_the_broker_is_down_work_goes_on_and_the_backlog_drains_in_order_w
     ensure_topics(servers, topics=[topic])
     eventkit.wait_until(
         lambda: not OutboxEvent.objects.filter(published_at__isnull=True, topic=topic).exists(),
-        timeout=120, message="backlog drained",
+        timeout=120,
+        message="backlog drained",
     )
     stop.set()
     worker.join(30)
