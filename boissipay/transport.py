@@ -53,8 +53,9 @@ def make_producer(servers: str, **overrides) -> KafkaProducer:
         "acks": "all",
         "linger_ms": 5,
         "batch_size": 256 * 1024,
-        "max_in_flight_requests_per_connection": 1,  # retries never reorder a contract's events
-        "retries": 5,
+        # Idempotent: the broker de-duplicates retries and keeps their order, so a
+        # contract's events stay in order with several requests in flight.
+        "enable_idempotence": True,
         "request_timeout_ms": 10_000,
         "max_block_ms": 10_000,
         "client_id": "boissipay-relay",
