@@ -142,3 +142,17 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.handler}"
+
+    def as_message(self):
+        """The event as its handler receives it, for a replay."""
+        from boissipay.events import EventMessage
+
+        return EventMessage(
+            id=self.event_id,
+            type=self.event_type,
+            version=self.schema_version,
+            source=self.source,
+            aggregate_id=self.aggregate_id,
+            occurred_at=self.occurred_at,
+            data=self.payload,
+        )

@@ -40,7 +40,6 @@ def replay_dead_letter(*, dead_letter_id: int) -> bool:
     (or had been applied meanwhile) and marks the letter replayed; on a new failure the
     letter stays open with the new error. Raises DeadLetter.DoesNotExist."""
     from boissipay import bus
-    from boissipay.events import EventMessage
     from boissipay.models import DeadLetter
 
     with transaction.atomic():
@@ -50,17 +49,8 @@ def replay_dead_letter(*, dead_letter_id: int) -> bool:
             letter.error = f"no handler named {letter.handler} in this version"
             letter.save(update_fields=["error"])
             return False
-        message = EventMessage(
-            id=letter.event_id,
-            type=letter.event_type,
-            version=letter.schema_version,
-            source=letter.source,
-            aggregate_id=letter.aggregate_id,
-            occurred_at=letter.occurred_at,
-            data=letter.payload,
-        )
         try:
-            bus.deliver(handler, message)
+            bus.deliver(handler, letter.as_message())
         except Exception as exc:
             letter.attempts += 1
             letter.error = repr(exc)[:5000]

@@ -1,8 +1,6 @@
 """Back-office pages for customers and contracts. Every state change goes through
 contracts.services, so events are recorded and illegal transitions refused."""
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -11,7 +9,7 @@ from django.shortcuts import render
 
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
-from contracts import services
+from contracts import selectors, services
 from contracts.models import Contract, Customer, Mandate, Subscriber
 
 
@@ -47,7 +45,7 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         today = business_today()
         if self.value() == "30d":
-            return queryset.filter(ends_on__gte=today, ends_on__lte=today + dt.timedelta(days=30))
+            return queryset.filter(pk__in=selectors.expiring_within(30, today=today))
         if self.value() == "expired":
             return queryset.filter(ends_on__lt=today)
         return queryset
