@@ -7,6 +7,7 @@ from boissipay.api import views as platform_views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("contracts.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
     path("api/health", platform_views.health, name="health"),
     path("api/schema/", platform_views.contract_documents, name="schema-index"),
     path("api/schema/<str:name>.yaml", platform_views.contract_document, name="schema-document"),

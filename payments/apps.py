@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from payments import handlers  # noqa: F401  (registers the event handlers)

@@ -64,3 +64,58 @@ def contract(*, customer_obj=None, mandate=None, **overrides):
 
 def api_key(*scopes: str, customer_id=None, name="test client"):
     return platform.issue_api_key(name=name, scopes=list(scopes), customer_id=customer_id)
+
+
+# --- billing ------------------------------------------------------------------------------
+
+
+def delivered():
+    """Run the after-commit work (the in-process bus) of what happens inside, as a real
+    commit would: the `db` fixture's transaction never commits."""
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def billed_contract(**overrides):
+    """A contract whose subscription billing has applied (through the in-process bus)."""
+    with delivered():
+        return contract(**overrides)
+
+
+def item(unit_amount: int, *, quantity: int = 1, vat_rate: str = "0", label: str = "Paris → Lyon, 2nd class"):
+    from decimal import Decimal
+
+    from billing.services import Item
+
+    return Item(label=label, quantity=quantity, unit_amount=unit_amount, vat_rate=Decimal(vat_rate))
+
+
+def operation_request(contract_id, *items, type="purchase", **overrides):
+    from billing.services import OperationRequest, Order
+
+    fields = {
+        "contract_id": contract_id,
+        "type": type,
+        "external_ref": f"BKG-{next(_counter):08d}",
+        "currency": "EUR",
+        "orders": (Order(reference=f"ORD-{next(_counter):06d}", items=tuple(items) or (item(10_000),)),),
+    }
+    fields.update(overrides)
+    return OperationRequest(**fields)
+
+
+def purchase(contract_id, amount: int = 10_000, **overrides):
+    """Submit a purchase of `amount` (no VAT, so the amount is exact) through the service."""
+    from billing.services import submit_operation
+
+    with delivered():
+        return submit_operation(request=operation_request(contract_id, item(amount), **overrides))
+
+
+def refund(contract_id, purchase_id, amount: int, **overrides):
+    from billing.services import submit_operation
+
+    request = operation_request(contract_id, item(amount), type="refund", refund_of=purchase_id, **overrides)
+    with delivered():
+        return submit_operation(request=request)

@@ -3,6 +3,8 @@ with every consumer: each event the services record must match its published sch
 
 import datetime as dt
 import json
+import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
@@ -10,16 +12,28 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+import billing.events
+import contracts.events
+from billing import services as billing_services
 from boissipay.event_schemas import EVENT_SCHEMAS_DIR, schema_path, validate_event
+from boissipay.events import topic_for
 from boissipay.models import OutboxEvent
 from contracts import services
-from contracts.events import ALL_EVENTS
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 ASYNCAPI = EVENT_SCHEMAS_DIR.parent / "asyncapi.yaml"
-CONTRACTS_EVENT_TYPES = {event.event_type for event in ALL_EVENTS}
+# Every context with a topic, and the events it publishes there (none yet for some).
+EVENTS_BY_CONTEXT = {
+    "contracts": contracts.events.ALL_EVENTS,
+    "billing": billing.events.ALL_EVENTS,
+    "invoicing": (),
+    "payments": (),
+}
+ALL_EVENTS = tuple(event for events in EVENTS_BY_CONTEXT.values() for event in events)
+CONTRACTS_EVENT_TYPES = {event.event_type for event in contracts.events.ALL_EVENTS}
+BILLING_EVENT_TYPES = {event.event_type for event in billing.events.ALL_EVENTS}
 
 
 def asyncapi() -> dict:
@@ -46,14 +60,26 @@ def local_refs(node):
             yield from local_refs(item)
 
 
+def channel_messages(document: dict, channel: dict) -> dict[str, dict]:
+    """Event type -> message, for every message one channel carries."""
+    messages = {}
+    for message in (channel.get("messages") or {}).values():
+        message = resolve(document, message["$ref"]) if "$ref" in message else message
+        messages[message["name"]] = message
+    return messages
+
+
 def published_messages(document: dict) -> dict[str, dict]:
     """Event type -> message, for every message a channel carries."""
     messages = {}
     for channel in document["channels"].values():
-        for message in (channel.get("messages") or {}).values():
-            message = resolve(document, message["$ref"]) if "$ref" in message else message
-            messages[message["name"]] = message
+        messages.update(channel_messages(document, channel))
     return messages
+
+
+def messages_on_topic(document: dict, address: str) -> dict[str, dict]:
+    (channel,) = [channel for channel in document["channels"].values() if channel["address"] == address]
+    return channel_messages(document, channel)
 
 
 # --- the catalogue itself -------------------------------------------------------------
@@ -62,8 +88,8 @@ def published_messages(document: dict) -> dict[str, dict]:
 def test_the_catalogue_is_an_asyncapi_3_document_with_one_topic_per_publishing_context():
     document = asyncapi()
     assert str(document["asyncapi"]).startswith("3.")
-    addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {f"boissipay.{context}.v1" for context in ("contracts", "billing", "invoicing", "payments")}
+    addresses = [channel["address"] for channel in document["channels"].values()]
+    assert sorted(addresses) == sorted(topic_for(context) for context in EVENTS_BY_CONTEXT)
 
 
 def test_every_reference_inside_the_catalogue_leads_somewhere():
@@ -82,8 +108,21 @@ def test_every_published_message_points_to_an_existing_json_schema_named_by_its_
         assert Path(schema_ref).as_posix().removeprefix("./") == headers["ce_dataschema"]["const"]
 
 
-def test_the_contracts_topic_carries_every_contracts_event():
-    assert set(published_messages(asyncapi())) == CONTRACTS_EVENT_TYPES
+@pytest.mark.parametrize("context", EVENTS_BY_CONTEXT)
+def test_each_publishing_contexts_topic_carries_exactly_its_events(context):
+    events = EVENTS_BY_CONTEXT[context]
+    assert all(event.context == context for event in events)
+    messages = messages_on_topic(asyncapi(), topic_for(context))
+    assert set(messages) == {event.event_type for event in events}
+    for message in messages.values():
+        headers = message["headers"]["allOf"][1]["properties"]
+        assert headers["ce_source"]["const"] == topic_for(context)
+
+
+def test_no_event_type_is_published_on_two_topics():
+    document = asyncapi()
+    names = [name for channel in document["channels"].values() for name in channel_messages(document, channel)]
+    assert len(names) == len(set(names))
 
 
 @pytest.mark.parametrize("path", sorted(EVENT_SCHEMAS_DIR.glob("*.json")), ids=lambda p: p.name)
@@ -92,7 +131,7 @@ def test_every_event_schema_is_a_valid_draft_2020_12_schema(path):
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.event_type)
-def test_every_contracts_event_has_a_published_schema(event):
+def test_every_event_has_a_published_schema(event):
     assert schema_path(event.event_type, event.version).is_file()
 
 
@@ -132,6 +171,68 @@ def test_an_open_ended_contract_with_no_bic_still_matches_its_schema():
     validate_event(row.event_type, row.schema_version, row.payload)
 
 
+def billed_contract(**overrides):
+    """A contract that billing's read model knows. The `db` fixture never commits, so the
+    after-commit in-process delivery does not run: apply the latest contract state here."""
+    contract = factories.contract(**overrides)
+    latest = OutboxEvent.objects.filter(aggregate_id=str(contract.pk)).latest("position")
+    billing_services.apply_contract_state(state=latest.payload["contract"])
+    return contract
+
+
+def operation_request(contract_id, *, amount: int = 10_000, **overrides) -> billing_services.OperationRequest:
+    fields = {
+        "contract_id": contract_id,
+        "type": "purchase",
+        "external_ref": f"BKG-{uuid.uuid4().hex[:8]}",
+        "currency": "EUR",
+        "orders": (
+            billing_services.Order(
+                reference="ORD-0001",
+                items=(
+                    billing_services.Item(label="Paris → Lyon", quantity=2, unit_amount=amount, vat_rate=Decimal("10")),
+                    billing_services.Item(label="Seat", quantity=1, unit_amount=333, vat_rate=Decimal("5.5")),
+                    billing_services.Item(label="Insurance", quantity=1, unit_amount=500, vat_rate=Decimal("0")),
+                ),
+            ),
+        ),
+    }
+    fields.update(overrides)
+    return billing_services.OperationRequest(**fields)
+
+
+def record_every_billing_event() -> None:
+    contract = billed_contract(credit_limit=100_000)
+    purchase = billing_services.submit_operation(
+        request=operation_request(contract.pk, purchase_order="PO-42", cost_centre="CC-7")
+    )
+    assert purchase.status == "accepted"
+    refund = billing_services.submit_operation(
+        request=operation_request(contract.pk, type="refund", refund_of=purchase.pk, amount=1_000)
+    )
+    assert refund.status == "accepted"
+    over_the_limit = billing_services.submit_operation(request=operation_request(contract.pk, amount=1_000_000))
+    assert over_the_limit.reason_code == "credit_limit_exceeded"
+    unknown = billing_services.submit_operation(request=operation_request(uuid.uuid4()))
+    assert unknown.reason_code == "contract_unknown"
+
+
+def test_every_event_the_billing_services_record_matches_its_published_schema():
+    record_every_billing_event()
+    rows = list(OutboxEvent.objects.filter(topic=topic_for("billing")))
+    for row in rows:
+        validate_event(row.event_type, row.schema_version, row.payload)
+    assert {row.event_type for row in rows} == BILLING_EVENT_TYPES
+    assert len(rows) == 4
+    assert {row.payload["operation"]["reason_code"] for row in rows} == {
+        "",
+        "credit_limit_exceeded",
+        "contract_unknown",
+    }
+    unknown = next(row for row in rows if row.payload["operation"]["reason_code"] == "contract_unknown")
+    assert unknown.payload["operation"]["customer_id"] is None
+
+
 # --- the check can fail ---------------------------------------------------------------
 
 
@@ -169,6 +270,81 @@ def test_an_event_with_a_wrong_value_is_refused(path, wrong):
     node[key] = wrong
     with pytest.raises(jsonschema.ValidationError):
         validate_event("contracts.contract.suspended", 1, payload)
+
+
+def accepted_payload() -> dict:
+    contract = billed_contract()
+    billing_services.submit_operation(request=operation_request(contract.pk))
+    return OutboxEvent.objects.get(event_type="billing.operation.accepted").payload
+
+
+def rejected_payload() -> dict:
+    billing_services.submit_operation(request=operation_request(uuid.uuid4()))
+    return OutboxEvent.objects.get(event_type="billing.operation.rejected").payload
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong"),
+    [
+        (("operation", "amount"), "12000"),
+        (("operation", "amount"), 120.5),
+        (("operation", "vat_amount"), -1),
+        (("operation", "type"), "refund"),
+        (("operation", "status"), "rejected"),
+        (("operation", "reason_code"), "credit_limit_exceeded"),
+        (("operation", "customer_id"), None),
+        (("operation", "refund_of"), "00000000-0000-0000-0000-000000000000"),
+        (("operation", "currency"), "eur"),
+        (("operation", "decided_at"), "2026-01-31"),
+        (("operation", "vat_breakdown", 0, "rate"), "10"),
+        (("operation", "orders", 0, "items", 0, "quantity"), 0),
+        (("operation", "operation_id"), "not-a-uuid"),
+        (("balance", "outstanding"), "0"),
+        (("balance", "credit_limit"), -1),
+        (("operation", "reason_detail"), "an extra field"),
+    ],
+    ids=[
+        "amount as text",
+        "amount as a float",
+        "negative VAT",
+        "a refund in a purchase event",
+        "rejected in an accepted event",
+        "reason code when accepted",
+        "no customer",
+        "a purchase refunding",
+        "lowercase currency",
+        "not a date-time",
+        "VAT rate without two decimals",
+        "zero quantity",
+        "bad uuid",
+        "balance as text",
+        "negative credit limit",
+        "unknown field",
+    ],
+)
+def test_a_billing_event_with_a_wrong_value_is_refused(path, wrong):
+    payload = accepted_payload()
+    validate_event("billing.operation.accepted", 1, payload)
+    *parents, key = path
+    node = payload
+    for parent in parents:
+        node = node[parent]
+    node[key] = wrong
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("billing.operation.accepted", 1, payload)
+
+
+def test_a_rejected_operation_must_say_why_and_carries_no_balance():
+    payload = rejected_payload()
+    validate_event("billing.operation.rejected", 1, payload)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event(
+            "billing.operation.rejected", 1, {**payload, "operation": {**payload["operation"], "reason_code": ""}}
+        )
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("billing.operation.rejected", 1, {**payload, "balance": {}})
+    with pytest.raises(jsonschema.ValidationError, match="balance"):
+        validate_event("billing.operation.accepted", 1, payload)
 
 
 def test_an_event_type_without_a_published_schema_is_refused():

@@ -1,0 +1,155 @@
+"""Input and output serializers of the billing API (openapi/billing.yaml)."""
+
+import re
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from billing.models import Operation, OperationType
+from boissipay.api.schema import ProblemSerializer
+from boissipay.api.serializers import MoneyAmountField, StrictInputSerializer
+
+MAX_OPERATION_AMOUNT = 10**15  # minor units; anything above is a typo, not a booking
+VAT_RATE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
+
+
+class VatRateField(serializers.CharField):
+    """A VAT rate in percent as a decimal string ("20", "5.5"): never a float."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not VAT_RATE.match(data):
+            raise serializers.ValidationError('A VAT rate in percent as a string, e.g. "20" or "5.5".')
+        return Decimal(data)
+
+    def to_representation(self, value):
+        return str(value)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ItemCreateSerializer(StrictInputSerializer):
+    label = serializers.CharField(max_length=200)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
+    unit_amount = MoneyAmountField(max_value=10**10, help_text="Minor units, excluding tax.")
+    vat_rate = VatRateField()
+
+
+class OrderCreateSerializer(StrictInputSerializer):
+    reference = serializers.CharField(max_length=100)
+    items = ItemCreateSerializer(many=True, min_length=1, max_length=100)
+
+
+class OperationCreateSerializer(StrictInputSerializer):
+    contract_id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=OperationType.choices)
+    external_ref = serializers.CharField(max_length=100)
+    subscriber_ref = serializers.CharField(max_length=100, required=False)
+    refund_of = serializers.UUIDField(required=False)
+    purchase_order = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    cost_centre = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", max_length=3)
+    orders = OrderCreateSerializer(many=True, min_length=1, max_length=50)
+
+    def validate(self, attrs):
+        if attrs["type"] == OperationType.REFUND and "refund_of" not in attrs:
+            raise serializers.ValidationError({"refund_of": ["A refund names the purchase it refunds."]})
+        if attrs["type"] == OperationType.PURCHASE and "refund_of" in attrs:
+            raise serializers.ValidationError({"refund_of": ["Only a refund names a purchase."]})
+        total = sum(
+            item["quantity"] * item["unit_amount"] * (1 + item["vat_rate"] / 100)
+            for order in attrs["orders"]
+            for item in order["items"]
+        )
+        if total > MAX_OPERATION_AMOUNT:
+            raise serializers.ValidationError({"orders": [f"The operation's total exceeds {MAX_OPERATION_AMOUNT}."]})
+        if total == 0:
+            raise serializers.ValidationError({"orders": ["The operation's total is zero."]})
+        return attrs
+
+
+class ItemSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_amount = serializers.IntegerField()
+    vat_rate = serializers.CharField()
+    amount_excl_tax = serializers.IntegerField()
+    vat_amount = serializers.IntegerField()
+
+
+class OrderSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    items = ItemSerializer(many=True)
+
+
+class VatLineSerializer(serializers.Serializer):
+    rate = serializers.CharField()
+    base = serializers.IntegerField()
+    vat = serializers.IntegerField()
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    reason_code = serializers.SerializerMethodField()
+    settlement = serializers.SerializerMethodField()
+    vat_breakdown = VatLineSerializer(many=True)
+    orders = OrderSerializer(many=True)
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "contract_id",
+            "contract_reference",
+            "type",
+            "status",
+            "reason_code",
+            "reason_detail",
+            "external_ref",
+            "subscriber_ref",
+            "refund_of",
+            "purchase_order",
+            "cost_centre",
+            "currency",
+            "amount_excl_tax",
+            "vat_amount",
+            "amount",
+            "vat_breakdown",
+            "orders",
+            "refunded_amount",
+            "balance_after",
+            "settlement",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+    def get_reason_code(self, operation) -> str | None:
+        return operation.reason_code or None
+
+    def get_settlement(self, operation) -> str | None:
+        return operation.settlement or None
+
+
+class OperationRejectionSerializer(ProblemSerializer):
+    errors = None
+    detail = serializers.CharField()
+    operation = OperationSerializer()
+
+
+class BalanceSerializer(serializers.Serializer):
+    contract_id = serializers.UUIDField()
+    currency = serializers.CharField()
+    credit_limit = serializers.IntegerField()
+    outstanding = serializers.IntegerField()
+    available = serializers.IntegerField()
+    unbilled = serializers.IntegerField()
+    invoiced_unpaid = serializers.IntegerField()
+
+
+class OperationFilterSerializer(serializers.Serializer):
+    period = serializers.RegexField(r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$", required=False)
+    status = serializers.ChoiceField(choices=["accepted", "rejected"], required=False)
+    type = serializers.ChoiceField(choices=OperationType.choices, required=False)

@@ -1,0 +1,20 @@
+"""What billing does when other contexts' events arrive. Each handler runs inside
+`boissipay.bus.deliver` (its own transaction, guarded by the inbox)."""
+
+from billing import services
+from boissipay.bus import handles
+from boissipay.events import EventMessage
+from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
+from contracts.events import ContractEvent
+
+CONTEXT = "billing"
+
+
+def apply_contract_event(message: EventMessage) -> None:
+    """Every contract event carries the contract's whole state: keep the newest."""
+    services.apply_contract_state(state=message.data["contract"])
+
+
+for _event in CONTRACT_EVENTS:
+    if issubclass(_event, ContractEvent):
+        handles(_event.event_type, context=CONTEXT)(apply_contract_event)

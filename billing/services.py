@@ -1,0 +1,322 @@
+"""Commands of the billing context: deciding purchases and refunds under the acceptance
+rules, and keeping the contract read model up to date from contract events.
+
+Every decision locks the contract's account row first, so two purchases decided at the
+same time are serialised and can never together exceed the credit limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.errors import BillingErrorCode, ReasonCode
+from billing.events import OperationRejected, PurchaseAccepted, RefundAccepted
+from billing.models import ContractAccount, Operation, OperationStatus, OperationType, Settlement
+from boissipay import outbox
+from boissipay.clock import business_today
+from boissipay.errors import DomainError
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Item:
+    label: str
+    quantity: int
+    unit_amount: int  # minor units, excluding tax
+    vat_rate: Decimal  # percent, e.g. Decimal("20"), Decimal("5.5")
+
+
+@dataclass(frozen=True)
+class Order:
+    reference: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """An operation's amounts, computed from its items: never taken from the client."""
+
+    amount_excl_tax: int
+    vat_amount: int
+    amount: int
+    vat_breakdown: list[dict]
+    orders: list[dict]
+
+
+@dataclass(frozen=True)
+class OperationRequest:
+    contract_id: uuid.UUID
+    type: str
+    external_ref: str
+    currency: str
+    orders: tuple[Order, ...]
+    subscriber_ref: str = ""
+    refund_of: uuid.UUID | None = None
+    purchase_order: str = ""
+    cost_centre: str = ""
+
+
+def price(orders: tuple[Order, ...]) -> Pricing:
+    """Amounts of `orders`: each item's VAT is rounded half-up to the minor unit, then
+    summed per rate, so the lines, the per-rate breakdown and the totals always agree."""
+    per_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    documents = []
+    for order in orders:
+        items = []
+        for item in order.items:
+            base = item.quantity * item.unit_amount
+            vat = int((Decimal(base) * item.vat_rate / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            rate = str(item.vat_rate.quantize(CENT))
+            per_rate[rate][0] += base
+            per_rate[rate][1] += vat
+            items.append(
+                {
+                    "label": item.label,
+                    "quantity": item.quantity,
+                    "unit_amount": item.unit_amount,
+                    "vat_rate": rate,
+                    "amount_excl_tax": base,
+                    "vat_amount": vat,
+                }
+            )
+        documents.append({"reference": order.reference, "items": items})
+    breakdown = [{"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())]
+    excl = sum(line["base"] for line in breakdown)
+    vat = sum(line["vat"] for line in breakdown)
+    return Pricing(amount_excl_tax=excl, vat_amount=vat, amount=excl + vat, vat_breakdown=breakdown, orders=documents)
+
+
+# --- the acceptance rules -------------------------------------------------------------------
+
+
+def purchase_refusal(
+    account: ContractAccount | None, request: OperationRequest, amount: int, today: dt.date
+) -> tuple[ReasonCode, str] | None:
+    """Why this purchase must be rejected, or None when it is accepted (SPEC "billing")."""
+    if account is None:
+        return ReasonCode.CONTRACT_UNKNOWN, "No contract with this id is known to billing."
+    if account.status != "active":
+        return ReasonCode.CONTRACT_NOT_ACTIVE, f"The contract is {account.status}."
+    if today < account.starts_on:
+        return ReasonCode.CONTRACT_NOT_ACTIVE, f"The contract starts on {account.starts_on.isoformat()}."
+    if account.ends_on is not None and today > account.ends_on:
+        return ReasonCode.CONTRACT_EXPIRED, f"The contract ended on {account.ends_on.isoformat()}."
+    if account.mandate_status != "active":
+        return ReasonCode.MANDATE_INVALID, "The contract has no active direct-debit mandate."
+    if account.mandate_expires_on is not None and today > account.mandate_expires_on:
+        return ReasonCode.MANDATE_INVALID, f"The direct-debit mandate expired on {account.mandate_expires_on}."
+    if request.currency != account.currency:
+        return ReasonCode.CURRENCY_MISMATCH, f"The contract is in {account.currency}, not {request.currency}."
+    if account.subscriber_refs and request.subscriber_ref not in account.subscriber_refs:
+        return ReasonCode.SUBSCRIBER_UNKNOWN, "The purchase must name a subscriber registered on the contract."
+    if account.outstanding + amount > account.credit_limit:
+        return (
+            ReasonCode.CREDIT_LIMIT_EXCEEDED,
+            f"Outstanding {account.outstanding} + {amount} would exceed the credit limit of {account.credit_limit} "
+            f"(available {account.available}).",
+        )
+    return None
+
+
+def refund_refusal(
+    account: ContractAccount | None, purchase: Operation | None, request: OperationRequest, amount: int
+) -> tuple[ReasonCode, str] | None:
+    """Why this refund must be rejected, or None. A refund needs neither an active
+    contract nor a valid mandate: money owed back is owed whatever the contract's state."""
+    if account is None:
+        return ReasonCode.CONTRACT_UNKNOWN, "No contract with this id is known to billing."
+    if purchase is None:
+        return ReasonCode.PURCHASE_UNKNOWN, "refund_of names no accepted purchase of this contract."
+    if request.currency != account.currency:
+        return ReasonCode.CURRENCY_MISMATCH, f"The contract is in {account.currency}, not {request.currency}."
+    if amount > purchase.refundable:
+        return (
+            ReasonCode.REFUND_EXCEEDS_PURCHASE,
+            f"The refund of {amount} exceeds the {purchase.refundable} still refundable on the purchase.",
+        )
+    return None
+
+
+# --- deciding an operation --------------------------------------------------------------------
+
+
+def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | str | None = None) -> Operation:
+    """Decide a purchase or a refund and store it, accepted or rejected, with its event.
+
+    `customer_scope` restricts the decision to that customer's contracts (another
+    customer's contract is treated as unknown). Raises DomainError 409
+    `duplicate_external_ref` when the same booking was already accepted on the contract."""
+    if request.type == OperationType.PURCHASE and request.refund_of is not None:
+        raise DomainError("validation_error", "Only a refund names a purchase (refund_of).", status_code=400)
+    if not request.orders or not all(order.items for order in request.orders):
+        raise DomainError("validation_error", "An operation has at least one order with items.", status_code=400)
+    pricing = price(request.orders)
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update(of=("self",)).filter(pk=request.contract_id).first()
+        if account is not None and customer_scope is not None and str(account.customer_id) != str(customer_scope):
+            account = None
+        purchase = None
+        if request.type == OperationType.PURCHASE:
+            refusal = purchase_refusal(account, request, pricing.amount, business_today())
+        else:
+            if account is not None and request.refund_of is not None:
+                purchase = (
+                    Operation.objects.select_for_update()
+                    .filter(
+                        pk=request.refund_of,
+                        contract_id=account.contract_id,
+                        type=OperationType.PURCHASE,
+                        status=OperationStatus.ACCEPTED,
+                    )
+                    .first()
+                )
+            refusal = refund_refusal(account, purchase, request, pricing.amount)
+        operation = _new_operation(request, pricing, account, customer_scope)
+        if refusal is not None:
+            operation.status = OperationStatus.REJECTED
+            operation.reason_code, operation.reason_detail = refusal[0], refusal[1][:500]
+            operation.save(force_insert=True)
+            outbox.record(OperationRejected(contract_id=request.contract_id, operation=operation_state(operation)))
+            return operation
+        return _accept(operation, account, purchase)
+
+
+def _new_operation(request, pricing, account, customer_scope) -> Operation:
+    return Operation(
+        contract_id=request.contract_id,
+        customer_id=account.customer_id if account is not None else customer_scope,
+        contract_reference=account.reference if account is not None else "",
+        type=request.type,
+        external_ref=request.external_ref,
+        subscriber_ref=request.subscriber_ref,
+        refund_of=request.refund_of,
+        purchase_order=request.purchase_order,
+        cost_centre=request.cost_centre,
+        currency=request.currency,
+        amount_excl_tax=pricing.amount_excl_tax,
+        vat_amount=pricing.vat_amount,
+        amount=pricing.amount,
+        vat_breakdown=pricing.vat_breakdown,
+        orders=pricing.orders,
+        decided_at=timezone.now(),
+    )
+
+
+def _accept(operation: Operation, account: ContractAccount, purchase: Operation | None) -> Operation:
+    duplicate = Operation.objects.filter(
+        contract_id=account.contract_id,
+        type=operation.type,
+        external_ref=operation.external_ref,
+        status=OperationStatus.ACCEPTED,
+    ).exists()
+    if duplicate:
+        raise DomainError(
+            BillingErrorCode.DUPLICATE_EXTERNAL_REF,
+            f"A {operation.type} with external_ref {operation.external_ref!r} was already accepted on this contract.",
+        )
+    operation.status = OperationStatus.ACCEPTED
+    operation.settlement = Settlement.UNBILLED
+    account.unbilled += operation.signed_amount
+    operation.balance_after = account.outstanding
+    try:
+        with transaction.atomic():
+            operation.save(force_insert=True)
+    except IntegrityError as exc:  # the partial unique index: a booking counted once
+        raise DomainError(BillingErrorCode.DUPLICATE_EXTERNAL_REF, "This booking was already accepted.") from exc
+    account.save(update_fields=["unbilled", "updated_at"])
+    if purchase is not None:
+        purchase.refunded_amount += operation.amount
+        purchase.save(update_fields=["refunded_amount"])
+    event_class = PurchaseAccepted if operation.type == OperationType.PURCHASE else RefundAccepted
+    outbox.record(
+        event_class(
+            contract_id=account.contract_id, operation=operation_state(operation), balance=balance_state(account)
+        )
+    )
+    return operation
+
+
+def operation_state(operation: Operation) -> dict:
+    return {
+        "operation_id": str(operation.id),
+        "contract_id": str(operation.contract_id),
+        "contract_reference": operation.contract_reference,
+        "customer_id": str(operation.customer_id) if operation.customer_id else None,
+        "type": operation.type,
+        "status": operation.status,
+        "reason_code": operation.reason_code,
+        "external_ref": operation.external_ref,
+        "subscriber_ref": operation.subscriber_ref,
+        "refund_of": str(operation.refund_of) if operation.refund_of else None,
+        "purchase_order": operation.purchase_order,
+        "cost_centre": operation.cost_centre,
+        "currency": operation.currency,
+        "amount_excl_tax": operation.amount_excl_tax,
+        "vat_amount": operation.vat_amount,
+        "amount": operation.amount,
+        "vat_breakdown": operation.vat_breakdown,
+        "orders": operation.orders,
+        "decided_at": operation.decided_at.isoformat(),
+    }
+
+
+def balance_state(account: ContractAccount) -> dict:
+    return {
+        "credit_limit": account.credit_limit,
+        "outstanding": account.outstanding,
+        "unbilled": account.unbilled,
+        "invoiced_unpaid": account.invoiced_unpaid,
+    }
+
+
+# --- the contract read model ------------------------------------------------------------------
+
+
+def apply_contract_state(*, state: dict) -> bool:
+    """Bring the read model of one contract up to `state` (a contract event's `contract`).
+
+    An event older than what is held is ignored (events may arrive twice or late);
+    returns whether anything changed. The balance counters are billing's own and never
+    come from the event."""
+    fields = {
+        "reference": state["reference"],
+        "customer_id": state["customer"]["customer_id"],
+        "customer_name": state["customer"]["legal_name"],
+        "currency": state["currency"],
+        "credit_limit": state["credit_limit"],
+        "starts_on": dt.date.fromisoformat(state["starts_on"]),
+        "ends_on": dt.date.fromisoformat(state["ends_on"]) if state["ends_on"] else None,
+        "payment_terms_days": state["payment_terms_days"],
+        "status": state["status"],
+        "mandate_reference": (state["mandate"] or {}).get("reference", ""),
+        "mandate_status": (state["mandate"] or {}).get("status", ""),
+        "mandate_expires_on": _date_or_none((state["mandate"] or {}).get("expires_on")),
+        "subscriber_refs": sorted(s["external_ref"] for s in state["subscribers"]),
+        "contract_version": state["version"],
+    }
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=state["contract_id"]).first()
+        if account is None:
+            try:
+                with transaction.atomic():
+                    ContractAccount.objects.create(contract_id=state["contract_id"], **fields)
+                return True
+            except IntegrityError:  # created concurrently by another delivery path
+                account = ContractAccount.objects.select_for_update().get(pk=state["contract_id"])
+        if account.contract_version >= state["version"]:
+            return False
+        for name, value in fields.items():
+            setattr(account, name, value)
+        account.save()
+        return True
+
+
+def _date_or_none(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None

@@ -1,0 +1,24 @@
+"""What payments does when other contexts' events arrive (inside `boissipay.bus.deliver`)."""
+
+from billing.events import PurchaseAccepted, RefundAccepted
+from boissipay.bus import handles
+from boissipay.events import EventMessage
+from payments import services
+
+CONTEXT = "payments"
+
+
+@handles(PurchaseAccepted.event_type, context=CONTEXT)
+@handles(RefundAccepted.event_type, context=CONTEXT)
+def record_pending_item(message: EventMessage) -> None:
+    """Each accepted operation becomes a pending payment item, settled by the collection
+    of the invoice that bills it."""
+    operation = message.data["operation"]
+    services.record_payment_item(
+        operation_id=operation["operation_id"],
+        contract_id=operation["contract_id"],
+        operation_type=operation["type"],
+        external_ref=operation["external_ref"],
+        currency=operation["currency"],
+        amount=operation["amount"],
+    )
