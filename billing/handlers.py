@@ -6,6 +6,7 @@ from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
 from contracts.events import ContractEvent
+from invoicing.events import InvoiceSent
 
 CONTEXT = "billing"
 
@@ -18,3 +19,13 @@ def apply_contract_event(message: EventMessage) -> None:
 for _event in CONTRACT_EVENTS:
     if issubclass(_event, ContractEvent):
         handles(_event.event_type, context=CONTEXT)(apply_contract_event)
+
+
+@handles(InvoiceSent.event_type, context=CONTEXT)
+def mark_invoiced(message: EventMessage) -> None:
+    """Once its invoice is sent, an operation is invoiced and awaits collection."""
+    services.mark_operations_invoiced(
+        contract_id=message.data["contract_id"],
+        invoice_id=message.data["invoice"]["invoice_id"],
+        operation_ids=message.data["operation_ids"],
+    )

@@ -210,26 +210,20 @@ def _new_operation(request, pricing, account, customer_scope) -> Operation:
 
 
 def _accept(operation: Operation, account: ContractAccount, purchase: Operation | None) -> Operation:
-    duplicate = Operation.objects.filter(
-        contract_id=account.contract_id,
-        type=operation.type,
-        external_ref=operation.external_ref,
-        status=OperationStatus.ACCEPTED,
-    ).exists()
-    if duplicate:
-        raise DomainError(
-            BillingErrorCode.DUPLICATE_EXTERNAL_REF,
-            f"A {operation.type} with external_ref {operation.external_ref!r} was already accepted on this contract.",
-        )
     operation.status = OperationStatus.ACCEPTED
     operation.settlement = Settlement.UNBILLED
     account.unbilled += operation.signed_amount
     operation.balance_after = account.outstanding
+    # A booking is counted once: the partial unique index refuses a second accepted
+    # operation with the same external_ref (no query beforehand, no savepoint: the
+    # DomainError leaves submit_operation's transaction, which rolls the decision back).
     try:
-        with transaction.atomic():
-            operation.save(force_insert=True)
-    except IntegrityError as exc:  # the partial unique index: a booking counted once
-        raise DomainError(BillingErrorCode.DUPLICATE_EXTERNAL_REF, "This booking was already accepted.") from exc
+        operation.save(force_insert=True)
+    except IntegrityError as exc:
+        raise DomainError(
+            BillingErrorCode.DUPLICATE_EXTERNAL_REF,
+            f"A {operation.type} with external_ref {operation.external_ref!r} was already accepted on this contract.",
+        ) from exc
     account.save(update_fields=["unbilled", "updated_at"])
     if purchase is not None:
         purchase.refunded_amount += operation.amount
@@ -320,3 +314,30 @@ def apply_contract_state(*, state: dict) -> bool:
 
 def _date_or_none(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
+
+
+# --- settlement: invoiced, then paid --------------------------------------------------------
+
+
+def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list) -> int:
+    """The invoice carrying these operations was sent: they move from unbilled to
+    invoiced-unpaid. Operations already marked are left alone, so a repeated event
+    counts nothing twice. Returns how many operations moved."""
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+        operations = list(
+            Operation.objects.select_for_update()
+            .filter(pk__in=operation_ids, contract_id=contract_id, settlement=Settlement.UNBILLED)
+            .only("id", "type", "amount")
+        )
+        if not operations:
+            return 0
+        Operation.objects.filter(pk__in=[op.pk for op in operations]).update(
+            settlement=Settlement.INVOICED, invoice_id=invoice_id
+        )
+        if account is not None:
+            moved = sum(op.signed_amount for op in operations)
+            account.unbilled -= moved
+            account.invoiced_unpaid += moved
+            account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
+        return len(operations)

@@ -87,12 +87,16 @@ def inprocess_handlers(event_type: str) -> list[Handler]:
     return [h for h in handlers_for(event_type) if settings.EVENT_FEED.get(h.context) == "inprocess"]
 
 
-def dispatch_after_commit(position: int) -> None:
-    """Hand a just-committed outbox event to the in-process handlers.
+def dispatch_after_commit(event: OutboxEvent | int) -> None:
+    """Hand a just-committed outbox event (the row, or its position) to the in-process handlers.
 
     A handler's failure is logged and never reaches the publisher, whose work is already
-    committed; the event stays in the outbox, from which it is delivered again."""
-    row = OutboxEvent.objects.filter(pk=position).first()
+    committed; the event stays in the outbox, from which it is delivered again.
+
+    The handlers and the outbox mark share one transaction (one commit, not one per
+    handler plus one for the mark); each handler still runs in its own savepoint, so a
+    failing handler rolls back only its own changes and inbox row."""
+    row = event if isinstance(event, OutboxEvent) else OutboxEvent.objects.filter(pk=event).first()
     if row is None:
         return
     handlers = inprocess_handlers(row.event_type)
@@ -100,11 +104,12 @@ def dispatch_after_commit(position: int) -> None:
         return
     message = message_from_outbox(row)
     all_applied = True
-    for handler in handlers:
-        try:
-            deliver(handler, message)
-        except Exception:
-            all_applied = False
-            logger.exception("in-process handler %s failed on event %s; it will be retried", handler.name, row.id)
-    if all_applied:
-        OutboxEvent.objects.filter(pk=position).update(dispatched_at=timezone.now())
+    with transaction.atomic():
+        for handler in handlers:
+            try:
+                deliver(handler, message)
+            except Exception:
+                all_applied = False
+                logger.exception("in-process handler %s failed on event %s; it will be retried", handler.name, row.id)
+        if all_applied:
+            OutboxEvent.objects.filter(pk=row.pk).update(dispatched_at=timezone.now())

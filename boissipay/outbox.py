@@ -33,5 +33,38 @@ def record(event: DomainEvent) -> OutboxEvent:
         dispatched_at=None if has_local_handlers else timezone.now(),
     )
     if has_local_handlers:
-        transaction.on_commit(lambda: bus.dispatch_after_commit(row.pk), robust=True)
+        # The row in memory is what the handlers need: no need to read it back.
+        transaction.on_commit(lambda: bus.dispatch_after_commit(row), robust=True)
     return row
+
+
+def record_all(events: list[DomainEvent]) -> list[OutboxEvent]:
+    """`record()` for many events at once (one INSERT), for set-based services such as
+    the billing run. Same guarantees: same transaction, after-commit local delivery."""
+    if not events:
+        return []
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("record_all() must run inside the service's transaction")
+    from boissipay import bus
+
+    now = timezone.now()
+    local = {event.event_type: bool(bus.inprocess_handlers(event.event_type)) for event in events}
+    rows = OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(
+                topic=topic_for(event.context),
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                event_type=event.event_type,
+                schema_version=event.version,
+                payload=event.payload(),
+                dispatched_at=None if local[event.event_type] else now,
+            )
+            for event in events
+        ]
+    )
+    positions = [row.pk for row in rows if local[row.event_type]]
+    if positions:
+        transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
+    return rows

@@ -161,12 +161,33 @@ EVENT_FEED = {
 # With no broker server, kombu's filesystem transport passes messages through a local folder.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = LOCAL_DIR / "celery-queue"
+    _queue_dir = Path(env("CELERY_QUEUE_DIR", str(LOCAL_DIR / "celery-queue")))
     _queue_dir.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_queue_dir), "data_folder_out": str(_queue_dir)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_queue_dir / "control"),
+    }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Invoicing ------------------------------------------------------------------------
+# Who issues the invoices: printed on every invoice and in its Factur-X XML.
+SELLER = {
+    "name": env("SELLER_NAME", "Boissipay Voyages SAS"),
+    "siren": env("SELLER_SIREN", "732829320"),
+    "vat_number": env("SELLER_VAT_NUMBER", "FR44732829320"),
+    "address": env("SELLER_ADDRESS", "12 rue de la Gare\n75010 Paris"),
+    "country": env("SELLER_COUNTRY", "FR"),
+    "email": env("SELLER_EMAIL", "billing@boissipay.example"),
+    # SEPA creditor identifier (ICS), printed on the direct-debit pre-notification.
+    "creditor_identifier": env("SEPA_CREDITOR_IDENTIFIER", "FR72ZZZ123456"),
+}
+INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "BP")
+BILLING_RUN_CHUNK_SIZE = env_int("BILLING_RUN_CHUNK_SIZE", 500)  # contracts invoiced per transaction
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

@@ -3,6 +3,17 @@
 import os
 
 os.environ.setdefault("BOISSIPAY_ALLOW_DEV_SECRET", "1")
+# Tasks run inline in the tests (a test of the real worker turns this off for itself),
+# and a worker started by a test uses a queue folder of the test database's own.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+os.environ.setdefault(
+    "CELERY_QUEUE_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(__file__)),
+        ".local",
+        "celery-queue-test-" + os.environ.get("BOISSIPAY_DB_NAME", "boissipay"),
+    ),
+)
 
 from config.settings import *  # noqa: F403
 

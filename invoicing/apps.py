@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class InvoicingConfig(AppConfig):
     name = "invoicing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from invoicing import handlers  # noqa: F401  (registers the event handlers)

@@ -13,7 +13,13 @@ OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 @cache
 def documents() -> dict[str, OpenAPI]:
-    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    config = Config(
+        extra_media_type_deserializers={
+            "application/problem+json": json.loads,
+            # A binary body is a `string` (format: binary) to the document.
+            "application/pdf": lambda content: content.decode("latin-1"),
+        }
+    )
     return {
         p.stem: OpenAPI.from_file_path(str(p), config=config)
         for p in sorted(OPENAPI_DIR.glob("*.yaml"))

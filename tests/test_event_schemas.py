@@ -6,34 +6,41 @@ import json
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
+import time_machine
 import yaml
 from jsonschema import Draft202012Validator
 
 import billing.events
 import contracts.events
+import invoicing.events
 from billing import services as billing_services
 from boissipay.event_schemas import EVENT_SCHEMAS_DIR, schema_path, validate_event
 from boissipay.events import topic_for
 from boissipay.models import OutboxEvent
 from contracts import services
+from invoicing import services as invoicing_services
 from tests import factories
+from tests.factories import delivered
 
 pytestmark = pytest.mark.django_db
 
 ASYNCAPI = EVENT_SCHEMAS_DIR.parent / "asyncapi.yaml"
+PARIS = ZoneInfo("Europe/Paris")
 # Every context with a topic, and the events it publishes there (none yet for some).
 EVENTS_BY_CONTEXT = {
     "contracts": contracts.events.ALL_EVENTS,
     "billing": billing.events.ALL_EVENTS,
-    "invoicing": (),
+    "invoicing": invoicing.events.ALL_EVENTS,
     "payments": (),
 }
 ALL_EVENTS = tuple(event for events in EVENTS_BY_CONTEXT.values() for event in events)
 CONTRACTS_EVENT_TYPES = {event.event_type for event in contracts.events.ALL_EVENTS}
 BILLING_EVENT_TYPES = {event.event_type for event in billing.events.ALL_EVENTS}
+INVOICING_EVENT_TYPES = {event.event_type for event in invoicing.events.ALL_EVENTS}
 
 
 def asyncapi() -> dict:
@@ -233,6 +240,61 @@ def test_every_event_the_billing_services_record_matches_its_published_schema():
     assert unknown.payload["operation"]["customer_id"] is None
 
 
+def at(year: int, month: int, day: int, hour: int = 12):
+    return time_machine.travel(dt.datetime(year, month, day, hour, tzinfo=PARIS), tick=False)
+
+
+def invoice_october(contract_id) -> None:
+    """The 2026-10 billing run: issues the month's invoices, then (tasks run eagerly in
+    tests) sends them."""
+    with at(2026, 11, 1, 2), delivered():
+        invoicing_services.run_billing(period="2026-10")
+
+
+def test_every_event_the_invoicing_services_record_matches_its_published_schema():
+    contract = factories.billed_contract()  # the in-process bus feeds billing and invoicing
+    with at(2026, 10, 3):
+        factories.purchase(contract.pk, 10_000)
+        with_vat = billing_services.Order(reference="ORD-VAT", items=(factories.item(5_000, vat_rate="20"),))
+        factories.purchase(contract.pk, orders=(with_vat,))
+    invoice_october(contract.pk)
+    rows = list(OutboxEvent.objects.filter(topic=topic_for("invoicing")).order_by("position"))
+    for row in rows:
+        validate_event(row.event_type, row.schema_version, row.payload)
+        assert row.aggregate_id == str(contract.pk)
+    assert [row.event_type for row in rows] == ["invoicing.invoice.issued", "invoicing.invoice.sent"]
+    assert {row.event_type for row in rows} == INVOICING_EVENT_TYPES
+    issued, sent = rows
+    assert issued.payload["invoice"]["kind"] == "invoice"
+    assert issued.payload["invoice"]["status"] == "issued"
+    assert issued.payload["invoice"]["total_incl_tax"] == 16_000
+    assert [line["rate"] for line in issued.payload["invoice"]["vat_breakdown"]] == ["0.00", "20.00"]
+    assert sent.payload["invoice"]["status"] == "sent"
+    assert len(sent.payload["operation_ids"]) == sent.payload["invoice"]["operations_count"] == 2
+
+
+def test_a_credit_note_matches_the_issued_event_schema():
+    contract = factories.billed_contract()
+    with at(2026, 9, 10):
+        purchase = factories.purchase(contract.pk, 10_000)
+    with at(2026, 10, 1, 2), delivered():
+        invoicing_services.run_billing(period="2026-09")
+    with at(2026, 10, 5):
+        factories.refund(contract.pk, purchase.pk, 4_000)
+    invoice_october(contract.pk)
+    rows = list(
+        OutboxEvent.objects.filter(topic=topic_for("invoicing"), event_type="invoicing.invoice.issued").order_by(
+            "position"
+        )
+    )
+    assert [row.payload["invoice"]["kind"] for row in rows] == ["invoice", "credit_note"]
+    credit_note = rows[1].payload["invoice"]
+    assert credit_note["total_incl_tax"] == -4_000
+    assert credit_note["vat_breakdown"] == [{"rate": "0.00", "base": -4_000, "vat": 0}]
+    for row in OutboxEvent.objects.filter(topic=topic_for("invoicing")):
+        validate_event(row.event_type, row.schema_version, row.payload)
+
+
 # --- the check can fail ---------------------------------------------------------------
 
 
@@ -352,3 +414,76 @@ def test_an_event_type_without_a_published_schema_is_refused():
         validate_event("contracts.contract.teleported", 1, {})
     with pytest.raises(FileNotFoundError):
         validate_event("contracts.contract.subscribed", 99, {})
+
+
+def issued_and_sent_payloads() -> tuple[dict, dict]:
+    contract = factories.billed_contract()
+    with at(2026, 10, 3):
+        factories.purchase(contract.pk, 10_000)
+    invoice_october(contract.pk)
+    rows = OutboxEvent.objects.filter(topic=topic_for("invoicing"))
+    return (
+        rows.get(event_type="invoicing.invoice.issued").payload,
+        rows.get(event_type="invoicing.invoice.sent").payload,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong"),
+    [
+        (("invoice", "total_incl_tax"), "12000"),
+        (("invoice", "total_vat"), 0.5),
+        (("invoice", "total_incl_tax"), -1),
+        (("invoice", "kind"), "proforma"),
+        (("invoice", "status"), "sent"),
+        (("invoice", "number"), "2026-000001"),
+        (("invoice", "period"), "2026-13"),
+        (("invoice", "due_date"), "01/12/2026"),
+        (("invoice", "operations_count"), 0),
+        (("invoice", "vat_breakdown", 0, "rate"), "0"),
+        (("invoice", "vat_breakdown", 0, "base"), "10000"),
+        (("invoice", "currency"), "eur"),
+        (("invoice", "customer_id"), None),
+        (("invoice", "pdf"), "an extra field"),
+        (("contract_id",), "not-a-uuid"),
+    ],
+    ids=[
+        "total as text",
+        "total as a float",
+        "an invoice with a negative total",
+        "unknown kind",
+        "sent in an issued event",
+        "number without its prefix",
+        "no such month",
+        "not an ISO date",
+        "no operations",
+        "VAT rate without two decimals",
+        "VAT base as text",
+        "lowercase currency",
+        "no customer",
+        "unknown field",
+        "bad uuid",
+    ],
+)
+def test_an_invoicing_event_with_a_wrong_value_is_refused(path, wrong):
+    payload, _ = issued_and_sent_payloads()
+    validate_event("invoicing.invoice.issued", 1, payload)
+    *parents, key = path
+    node = payload
+    for parent in parents:
+        node = node[parent]
+    node[key] = wrong
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("invoicing.invoice.issued", 1, payload)
+
+
+def test_a_sent_invoice_names_its_operations():
+    issued, sent = issued_and_sent_payloads()
+    validate_event("invoicing.invoice.sent", 1, sent)
+    with pytest.raises(jsonschema.ValidationError, match="operation_ids"):
+        validate_event("invoicing.invoice.sent", 1, {**issued, "invoice": sent["invoice"]})
+    for wrong in ([], ["not-a-uuid"], sent["operation_ids"] * 2):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_event("invoicing.invoice.sent", 1, {**sent, "operation_ids": wrong})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("invoicing.invoice.issued", 1, sent)

@@ -19,6 +19,22 @@ def local_processes(host: str, port: int) -> dict[str, list[str]]:
     processes = {
         "web": [*manage, "runserver", f"{host}:{port}", "--noreload"],
         "relay": [*manage, "relay_outbox"],
+        # Celery: the worker runs the billing runs and sends the invoices; Beat fires the
+        # periodic tasks stored in the database ("monthly billing run", ...).
+        "worker": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=threads",
+            "--concurrency=2",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
     }
     for context, feed in settings.EVENT_FEED.items():
         if feed == "kafka":

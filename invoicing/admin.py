@@ -1,0 +1,228 @@
+"""Back-office pages of invoicing: billing runs (with "run billing for a month"),
+invoices (PDF link, "resend") and the operations waiting to be billed."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from boissipay.clock import PARIS, business_today
+from boissipay.errors import DomainError
+from boissipay.money import format_money
+from invoicing import services
+from invoicing.models import BillableOperation, BillingRun, Invoice, InvoicingContract
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BillingRunForm(forms.Form):
+    period = forms.RegexField(
+        regex=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+        help_text="The month to invoice, YYYY-MM (Europe/Paris).",
+        error_messages={"invalid": "A month, YYYY-MM."},
+    )
+    contract_reference = forms.CharField(max_length=50, required=False, help_text="Only this contract (optional).")
+    dry_run = forms.BooleanField(required=False, help_text="Count and total what would be invoiced; write nothing.")
+
+
+def _queue_run(request, *, period, contract_reference="", dry_run=False) -> BillingRun:
+    from invoicing.tasks import execute_billing_run
+
+    with transaction.atomic():
+        run = services.start_billing_run(
+            period=period,
+            trigger="admin",
+            started_by=request.user.get_username(),
+            contract_reference=contract_reference,
+            dry_run=dry_run,
+        )
+        transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
+    return run
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "period_display",
+        "status",
+        "trigger",
+        "started_by",
+        "dry_run",
+        "contracts_invoiced",
+        "invoices_count",
+        "credit_notes_count",
+        "operations_count",
+        "totals_display",
+        "duration",
+    ]
+    list_filter = ["status", "trigger", "dry_run", "period"]
+    search_fields = ["=id", "started_by", "contract_reference"]
+    actions = ["run_again"]
+    change_list_template = "admin/invoicing/billingrun/change_list.html"
+
+    def get_urls(self):
+        custom = [
+            path("run/", self.admin_site.admin_view(self.run_billing_view), name="invoicing_billingrun_run_billing")
+        ]
+        return custom + super().get_urls()
+
+    def run_billing_view(self, request):
+        """The "run billing for a month" page."""
+        if not self.has_view_permission(request) or not request.user.has_perm("invoicing.add_billingrun"):
+            messages.error(request, "You may not start billing runs.")
+            return redirect("admin:invoicing_billingrun_changelist")
+        previous = services.previous_period(business_today()).strftime("%Y-%m")
+        form = BillingRunForm(request.POST or None, initial={"period": previous})
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = _queue_run(request, **form.cleaned_data)
+            except DomainError as exc:
+                form.add_error("period", exc.detail)
+            else:
+                messages.success(request, f"Billing run for {run.period:%Y-%m} queued ({run.pk}).")
+                return redirect("admin:invoicing_billingrun_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Run billing for a month"}
+        return render(request, "admin/invoicing/billingrun/run_billing.html", context)
+
+    @admin.action(description="Run billing again for the selected runs' months", permissions=["view"])
+    def run_again(self, request, queryset):
+        for period in sorted({run.period for run in queryset}):
+            try:
+                _queue_run(request, period=period.strftime("%Y-%m"))
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                self.message_user(request, f"Billing run for {period:%Y-%m} queued.")
+
+    @admin.display(description="period", ordering="period")
+    def period_display(self, run):
+        return run.period.strftime("%Y-%m")
+
+    @admin.display(description="totals incl. tax")
+    def totals_display(self, run):
+        return ", ".join(format_money(t["incl_tax"], currency) for currency, t in sorted(run.totals.items())) or "—"
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        periods = Invoice.objects.values_list("period", flat=True).distinct().order_by("-period")[:24]
+        return [(p.strftime("%Y-%m"), p.strftime("%B %Y")) for p in periods]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            year, month = self.value().split("-")
+            return queryset.filter(period__year=int(year), period__month=int(month))
+        return queryset
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "kind",
+        "contract_reference",
+        "period_display",
+        "issue_date",
+        "due_date",
+        "total_display",
+        "status",
+        "sent_count",
+        "pdf_link",
+    ]
+    list_filter = ["status", "kind", PeriodFilter, "currency"]
+    search_fields = ["number", "contract_reference", "=contract_id", "buyer__legal_name"]
+    readonly_fields = ["pdf_link", "lines_table"]
+    actions = ["resend"]
+
+    @admin.display(description="period", ordering="period")
+    def period_display(self, invoice):
+        return invoice.period.strftime("%Y-%m")
+
+    @admin.display(description="total incl. tax", ordering="total_incl_tax")
+    def total_display(self, invoice):
+        return format_money(invoice.total_incl_tax, invoice.currency)
+
+    @admin.display(description="lines")
+    def lines_table(self, invoice):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.decided_at.astimezone(PARIS).date(),
+                    line.description,
+                    line.purchase_order,
+                    line.cost_centre,
+                    format_money(line.amount, line.currency),
+                )
+                for line in services.invoice_lines(invoice)
+            ),
+        )
+        header = "<tr><th>date</th><th>operation</th><th>purchase order</th><th>cost centre</th><th>incl. tax</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(header), rows)  # noqa: S308 (constant markup)
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice):
+        url = reverse("admin:invoicing_invoice_pdf", args=[invoice.pk])
+        return format_html('<a href="{}">{}.pdf</a>', url, invoice.number)
+
+    def get_urls(self):
+        custom = [
+            path("<uuid:invoice_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="invoicing_invoice_pdf")
+        ]
+        return custom + super().get_urls()
+
+    def pdf_view(self, request, invoice_id):
+        from django.http import HttpResponse
+
+        invoice = Invoice.objects.get(pk=invoice_id)
+        response = HttpResponse(services.invoice_pdf(invoice_id=invoice_id), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+        return response
+
+    @admin.action(description="Resend the selected invoices by e-mail", permissions=["view"])
+    def resend(self, request, queryset):
+        from invoicing.tasks import send_invoice
+
+        invoices = list(queryset)
+        for invoice in invoices:
+            send_invoice.delay(str(invoice.pk), resend=True)
+        self.message_user(request, f"{len(invoices)} invoice(s) queued for sending.")
+
+
+@admin.register(InvoicingContract)
+class InvoicingContractAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "buyer_name", "currency", "payment_terms_days", "mandate_reference"]
+    search_fields = ["reference", "=contract_id", "buyer__legal_name"]
+
+    @admin.display(description="buyer")
+    def buyer_name(self, contract):
+        return contract.buyer.get("legal_name", "")
+
+
+@admin.register(BillableOperation)
+class BillableOperationAdmin(ReadOnlyAdmin):
+    list_display = ["decided_at", "external_ref", "type", "amount_display", "period", "invoice"]
+    list_filter = [("invoice", admin.EmptyFieldListFilter), "type", "period"]
+    search_fields = ["external_ref", "=operation_id", "=contract_id", "purchase_order"]
+    list_select_related = ["invoice"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, operation):
+        return format_money(operation.amount, operation.currency)

@@ -1,0 +1,141 @@
+"""Input and output serializers of the invoicing API (openapi/invoicing.yaml)."""
+
+from rest_framework import serializers
+
+from boissipay.api.serializers import StrictInputSerializer
+from boissipay.clock import PARIS
+from invoicing.models import BillableOperation, BillingRun, Invoice
+
+PERIOD = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+
+
+class VatLineSerializer(serializers.Serializer):
+    rate = serializers.CharField()
+    base = serializers.IntegerField()
+    vat = serializers.IntegerField()
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    period = serializers.SerializerMethodField()
+    vat_breakdown = VatLineSerializer(many=True)
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "contract_id",
+            "contract_reference",
+            "period",
+            "issue_date",
+            "due_date",
+            "currency",
+            "total_excl_tax",
+            "total_vat",
+            "total_incl_tax",
+            "vat_breakdown",
+            "operations_count",
+            "mandate_reference",
+            "status",
+            "sent_at",
+            "paid_at",
+            "pdf_url",
+        ]
+        read_only_fields = fields
+
+    def get_period(self, invoice) -> str:
+        return invoice.period.strftime("%Y-%m")
+
+    def get_pdf_url(self, invoice) -> str:
+        return f"/api/v1/invoices/{invoice.pk}/pdf"
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    date = serializers.SerializerMethodField()
+    vat_breakdown = VatLineSerializer(many=True)
+
+    class Meta:
+        model = BillableOperation
+        fields = [
+            "operation_id",
+            "type",
+            "date",
+            "description",
+            "external_ref",
+            "purchase_order",
+            "cost_centre",
+            "amount_excl_tax",
+            "vat_amount",
+            "amount",
+            "vat_breakdown",
+        ]
+        read_only_fields = fields
+
+    def get_date(self, line) -> str:
+        return line.decided_at.astimezone(PARIS).date().isoformat()
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = serializers.SerializerMethodField()
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+        read_only_fields = fields
+
+    def get_lines(self, invoice) -> list[dict]:
+        from invoicing.services import invoice_lines
+
+        lines = invoice_lines(invoice)
+        return InvoiceLineSerializer(lines, many=True).data
+
+    get_lines.__annotations__["return"] = InvoiceLineSerializer(many=True)
+
+
+class InvoiceFilterSerializer(serializers.Serializer):
+    contract = serializers.UUIDField(required=False)
+    period = serializers.RegexField(PERIOD, required=False)
+    status = serializers.ChoiceField(choices=["issued", "sent", "paid", "failed"], required=False)
+
+
+class BillingRunCreateSerializer(StrictInputSerializer):
+    period = serializers.RegexField(PERIOD)
+    contract_reference = serializers.CharField(max_length=50, required=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class TotalsSerializer(serializers.Serializer):
+    excl_tax = serializers.IntegerField()
+    vat = serializers.IntegerField()
+    incl_tax = serializers.IntegerField()
+
+
+class BillingRunSerializer(serializers.ModelSerializer):
+    period = serializers.SerializerMethodField()
+    totals = serializers.DictField(child=TotalsSerializer())
+
+    class Meta:
+        model = BillingRun
+        fields = [
+            "id",
+            "period",
+            "trigger",
+            "started_by",
+            "contract_reference",
+            "dry_run",
+            "status",
+            "contracts_invoiced",
+            "invoices_count",
+            "credit_notes_count",
+            "operations_count",
+            "totals",
+            "errors",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_period(self, run) -> str:
+        return run.period.strftime("%Y-%m")

@@ -1,0 +1,52 @@
+"""Events published by the invoicing context (topic `boissipay.invoicing.v1`, key = contract id)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar, TypedDict
+
+from boissipay.events import DomainEvent
+
+
+class InvoiceState(TypedDict):
+    invoice_id: str
+    number: str
+    kind: str  # invoice | credit_note
+    contract_id: str
+    contract_reference: str
+    customer_id: str
+    period: str  # YYYY-MM
+    issue_date: str
+    due_date: str
+    currency: str
+    total_excl_tax: int  # signed: negative on a credit note
+    total_vat: int
+    total_incl_tax: int
+    vat_breakdown: list[dict]
+    operations_count: int
+    mandate_reference: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceEvent(DomainEvent):
+    context: ClassVar[str] = "invoicing"
+    contract_id: uuid.UUID
+    invoice: InvoiceState
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceIssued(InvoiceEvent):
+    event_type: ClassVar[str] = "invoicing.invoice.issued"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceSent(InvoiceEvent):
+    """The invoice was e-mailed: its operations (`operation_ids`) are now invoiced."""
+
+    event_type: ClassVar[str] = "invoicing.invoice.sent"
+    operation_ids: list[str]
+
+
+ALL_EVENTS = (InvoiceIssued, InvoiceSent)

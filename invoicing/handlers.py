@@ -1,0 +1,27 @@
+"""What invoicing does when other contexts' events arrive (inside `boissipay.bus.deliver`)."""
+
+from billing.events import PurchaseAccepted, RefundAccepted
+from boissipay.bus import handles
+from boissipay.events import EventMessage
+from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
+from contracts.events import ContractEvent
+from invoicing import services
+
+CONTEXT = "invoicing"
+
+
+def apply_contract_event(message: EventMessage) -> None:
+    """Every contract event carries the contract's whole state: keep the newest."""
+    services.apply_contract_state(state=message.data["contract"])
+
+
+for _event in CONTRACT_EVENTS:
+    if issubclass(_event, ContractEvent):
+        handles(_event.event_type, context=CONTEXT)(apply_contract_event)
+
+
+@handles(PurchaseAccepted.event_type, context=CONTEXT)
+@handles(RefundAccepted.event_type, context=CONTEXT)
+def take_in_accepted_operation(message: EventMessage) -> None:
+    """An accepted operation waits for the billing run of its month."""
+    services.record_billable_operation(operation=message.data["operation"])

@@ -1,0 +1,168 @@
+"""Tables of the invoicing context: its read models (the contracts to invoice and the
+accepted operations to bill, both fed by events), billing runs and invoices. State
+changes go through `invoicing.services` only."""
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class InvoicingContract(models.Model):
+    """What invoicing needs of a contract to issue its invoice, from contract events."""
+
+    contract_id = models.UUIDField(primary_key=True)
+    reference = models.CharField(max_length=50, db_index=True)
+    customer_id = models.UUIDField()
+    buyer = models.JSONField(help_text="legal_name, siren, vat_number, billing_email, billing_address, country")
+    currency = models.CharField(max_length=3)
+    payment_terms_days = models.PositiveSmallIntegerField()
+    mandate_reference = models.CharField(max_length=35, blank=True, default="")
+    iban_masked = models.CharField(max_length=40, blank=True, default="")
+    contract_version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["reference"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+
+
+class InvoiceStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    SENT = "sent", "Sent"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+
+
+class BillingRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class BillingRun(models.Model):
+    """One execution of the monthly billing run, whoever started it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    period = models.DateField(help_text="First day of the month invoiced.")
+    trigger = models.CharField(max_length=10, help_text="beat, command, admin or api")
+    started_by = models.CharField(max_length=150, blank=True, default="")
+    contract_reference = models.CharField(max_length=50, blank=True, default="", help_text="Only this contract.")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=BillingRunStatus.choices, default=BillingRunStatus.QUEUED)
+    contracts_invoiced = models.PositiveIntegerField(default=0)
+    invoices_count = models.PositiveIntegerField(default=0)
+    credit_notes_count = models.PositiveIntegerField(default=0)
+    operations_count = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, help_text="{currency: {excl_tax, vat, incl_tax}}")
+    errors = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class Invoice(models.Model):
+    """An invoice or a credit note. Totals are the signed sums of its lines (negative
+    for a credit note); its lines are the billable operations that point to it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    kind = models.CharField(max_length=12, choices=InvoiceKind.choices)
+    contract_id = models.UUIDField(db_index=True)
+    contract_reference = models.CharField(max_length=50)
+    customer_id = models.UUIDField()
+    buyer = models.JSONField()
+    period = models.DateField()
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    currency = models.CharField(max_length=3)
+    total_excl_tax = models.BigIntegerField()
+    total_vat = models.BigIntegerField()
+    total_incl_tax = models.BigIntegerField()
+    vat_breakdown = models.JSONField(default=list)
+    operations_count = models.PositiveIntegerField()
+    mandate_reference = models.CharField(max_length=35, blank=True, default="")
+    iban_masked = models.CharField(max_length=40, blank=True, default="")
+    status = models.CharField(max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED)
+    billing_run = models.ForeignKey(
+        BillingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    pdf = models.FileField(upload_to="invoices/%Y/", blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_count = models.PositiveSmallIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-number"]
+        indexes = [models.Index(fields=["period", "status"], name="invoice_period_status")]
+
+    def __str__(self) -> str:
+        return self.number or f"(unnumbered {self.id})"
+
+
+class InvoiceSequence(models.Model):
+    """The last invoice number used in a year: numbers are taken under this row's lock
+    in the transaction that issues the invoices, so they are sequential and gapless."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class BillableOperation(models.Model):
+    """An accepted purchase or refund, from billing's events, waiting for (or carried
+    by) an invoice. Amounts are signed: a refund is negative."""
+
+    operation_id = models.UUIDField(primary_key=True)
+    contract_id = models.UUIDField()
+    type = models.CharField(max_length=8)
+    external_ref = models.CharField(max_length=100)
+    purchase_order = models.CharField(max_length=100, blank=True, default="")
+    cost_centre = models.CharField(max_length=100, blank=True, default="")
+    description = models.CharField(max_length=500)
+    currency = models.CharField(max_length=3)
+    amount_excl_tax = models.BigIntegerField()
+    vat_amount = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    vat_breakdown = models.JSONField(default=list, help_text="[{rate, base, vat}], signed")
+    decided_at = models.DateTimeField()
+    period = models.DateField(help_text="First day of the Paris month the operation was decided in.")
+    # No index on invoice_id, and none whose condition names it: attaching an operation to
+    # its invoice is then a HOT update (the table is filled to 50 % for room), which keeps
+    # the billing run close to a bare aggregation. Lines are found by contract first.
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="lines", db_index=False
+    )
+    received_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["decided_at"]
+        indexes = [
+            models.Index(fields=["contract_id", "period"], name="billable_contract_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.external_ref}"

@@ -1,0 +1,293 @@
+"""The monthly billing run: one invoice per contract, exactly once, gapless numbers."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from boissipay.clock import PARIS
+from invoicing import services
+from invoicing.models import BillableOperation, BillingRun, Invoice
+from tests import eventkit, factories
+from tests.factories import delivered, item, operation_request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def on(day: dt.date, hour: int = 12):
+    """Travel to `day` at `hour` o'clock in Paris (frozen)."""
+    return time_machine.travel(dt.datetime(day.year, day.month, day.day, hour, tzinfo=PARIS), tick=False)
+
+
+def buy(contract, day: dt.date, *items, **overrides):
+    from billing.services import submit_operation
+
+    with on(day), delivered():
+        return submit_operation(request=operation_request(contract.pk, *items, **overrides))
+
+
+def give_back(contract, purchase, day: dt.date, amount: int):
+    from billing.services import submit_operation
+
+    request = operation_request(contract.pk, item(amount), type="refund", refund_of=purchase.pk)
+    with on(day), delivered():
+        return submit_operation(request=request)
+
+
+def run(period="2026-10", day=dt.date(2026, 11, 1), **options):
+    with on(day, hour=2):
+        return services.run_billing(period=period, **options)
+
+
+def numbers() -> list[str]:
+    return sorted(Invoice.objects.values_list("number", flat=True))
+
+
+@pytest.mark.django_db
+class TestTheRun:
+    def test_a_contract_with_operations_gets_one_invoice_with_a_line_per_operation(self):
+        contract = factories.billed_contract(payment_terms_days=45)
+        first = buy(contract, dt.date(2026, 10, 3), item(10_000, vat_rate="20"), purchase_order="PO-1", cost_centre="C")
+        second = buy(contract, dt.date(2026, 10, 20), item(5_000, vat_rate="10"), item(1_000, vat_rate="20"))
+        refunded = give_back(contract, first, dt.date(2026, 10, 25), 1_200)
+
+        billing_run = run()
+
+        [invoice] = Invoice.objects.all()
+        assert (invoice.kind, invoice.status, invoice.number) == ("invoice", "issued", "BP-2026-000001")
+        assert (invoice.issue_date, invoice.due_date) == (dt.date(2026, 11, 1), dt.date(2026, 12, 16))
+        lines = {line.operation_id: line for line in invoice.lines.all()}
+        assert set(lines) == {first.pk, second.pk, refunded.pk}
+        assert lines[refunded.pk].amount == -1_200
+        assert (lines[first.pk].purchase_order, lines[first.pk].cost_centre) == ("PO-1", "C")
+        assert invoice.total_incl_tax == 12_000 + 5_500 + 1_200 - 1_200
+        assert invoice.total_excl_tax + invoice.total_vat == invoice.total_incl_tax
+        assert invoice.vat_breakdown == [
+            {"rate": "0.00", "base": -1_200, "vat": 0},
+            {"rate": "10.00", "base": 5_000, "vat": 500},
+            {"rate": "20.00", "base": 11_000, "vat": 2_200},
+        ]
+        assert (billing_run.status, billing_run.invoices_count, billing_run.operations_count) == ("completed", 1, 3)
+        assert billing_run.totals == {"EUR": {"excl_tax": 14_800, "vat": 2_700, "incl_tax": 17_500}}
+
+    def test_each_contract_gets_its_own_invoice_and_a_month_with_nothing_gets_none(self):
+        busy, other, idle = factories.billed_contract(), factories.billed_contract(), factories.billed_contract()
+        buy(busy, dt.date(2026, 10, 3))
+        buy(other, dt.date(2026, 10, 4))
+        run()
+        assert set(Invoice.objects.values_list("contract_id", flat=True)) == {busy.pk, other.pk}
+        assert not Invoice.objects.filter(contract_id=idle.pk).exists()
+
+    def test_a_month_that_nets_negative_gives_a_credit_note(self):
+        contract = factories.billed_contract()
+        bought = buy(contract, dt.date(2026, 9, 10), item(50_000))
+        run(period="2026-09", day=dt.date(2026, 10, 1))
+        give_back(contract, bought, dt.date(2026, 10, 5), 20_000)
+        billing_run = run()
+        credit_note = Invoice.objects.get(period=dt.date(2026, 10, 1))
+        assert (credit_note.kind, credit_note.total_incl_tax) == ("credit_note", -20_000)
+        assert billing_run.credit_notes_count == 1
+        assert numbers() == ["BP-2026-000001", "BP-2026-000002"]
+
+    def test_running_a_month_twice_changes_nothing(self):
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3))
+        run()
+        before = list(Invoice.objects.values_list("id", "number", "total_incl_tax"))
+        again = run()
+        assert list(Invoice.objects.values_list("id", "number", "total_incl_tax")) == before
+        assert (again.status, again.invoices_count) == ("completed", 0)
+
+    def test_operations_accepted_after_a_run_are_picked_up_by_the_next_one(self):
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3))
+        run(period="2026-10", day=dt.date(2026, 10, 31))  # started early by staff
+        late = buy(contract, dt.date(2026, 10, 31), item(700))
+        run(period="2026-11", day=dt.date(2026, 12, 1))
+        assert BillableOperation.objects.get(pk=late.pk).invoice.period == dt.date(2026, 11, 1)
+        assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+
+    def test_operations_of_a_later_month_wait_for_their_own_run(self):
+        contract = factories.billed_contract()
+        november = buy(contract, dt.date(2026, 11, 2))
+        run(period="2026-10", day=dt.date(2026, 11, 3))
+        assert BillableOperation.objects.get(pk=november.pk).invoice is None
+
+    def test_numbers_are_sequential_per_year_and_start_again_in_a_new_year(self):
+        contracts_ = [factories.billed_contract(reference=f"CTR-N{i}") for i in range(3)]
+        for contract in contracts_:
+            buy(contract, dt.date(2026, 11, 3))
+        run(period="2026-11", day=dt.date(2026, 12, 1))
+        buy(contracts_[0], dt.date(2026, 12, 3))
+        run(period="2026-12", day=dt.date(2027, 1, 1))
+        assert numbers() == ["BP-2026-000001", "BP-2026-000002", "BP-2026-000003", "BP-2027-000001"]
+        # In the order of the contracts' references.
+        assert Invoice.objects.get(number="BP-2026-000001").contract_reference == "CTR-N0"
+
+    def test_a_dry_run_counts_and_totals_without_writing(self):
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3), item(4_000))
+        billing_run = run(dry_run=True)
+        assert (billing_run.status, billing_run.invoices_count, billing_run.totals["EUR"]["incl_tax"]) == (
+            "completed",
+            1,
+            4_000,
+        )
+        assert not Invoice.objects.exists()
+
+    def test_a_run_can_be_limited_to_one_contract(self):
+        chosen, other = factories.billed_contract(reference="CTR-ONLY"), factories.billed_contract()
+        buy(chosen, dt.date(2026, 10, 3))
+        buy(other, dt.date(2026, 10, 3))
+        run(contract_reference="CTR-ONLY")
+        assert list(Invoice.objects.values_list("contract_reference", flat=True)) == ["CTR-ONLY"]
+
+    def test_a_future_month_is_refused(self):
+        from boissipay.errors import DomainError
+
+        with pytest.raises(DomainError) as refused:
+            run(period="2026-12", day=dt.date(2026, 11, 30))
+        assert refused.value.code == "period_in_future"
+
+    def test_the_cost_of_a_run_does_not_grow_with_the_operations(self):
+        few, many = factories.billed_contract(), factories.billed_contract()
+        buy(few, dt.date(2026, 9, 3))
+        run(period="2026-09", day=dt.date(2026, 10, 1))  # the first run of all sets up the sequence
+        buy(few, dt.date(2026, 10, 3))
+        with CaptureQueriesContext(connection) as one_operation:
+            run(contract_reference=few.reference)
+        for day in range(1, 26):
+            buy(many, dt.date(2026, 10, day))
+        with CaptureQueriesContext(connection) as many_operations:
+            run(contract_reference=many.reference)
+        assert len(many_operations) == len(one_operation)
+
+    def test_invoices_issued_events_are_recorded_with_the_invoice(self):
+        from boissipay.event_schemas import validate_event
+        from boissipay.models import OutboxEvent
+
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3))
+        run()
+        rows = OutboxEvent.objects.filter(topic="boissipay.invoicing.v1").order_by("position")
+        assert [row.event_type for row in rows] == ["invoicing.invoice.issued"]
+        for row in rows:
+            validate_event(row.event_type, row.schema_version, row.payload)
+
+
+def test_the_periodic_task_runs_on_the_first_of_the_month_at_two_in_paris(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    task = PeriodicTask.objects.get(name="monthly billing run")
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == (
+        "0",
+        "2",
+        "1",
+        "*",
+        "*",
+    )
+    assert str(crontab.timezone) == "Europe/Paris"
+    assert task.enabled
+    app.loader.import_default_modules()
+    assert task.task in app.tasks
+
+
+def test_the_beat_task_invoices_the_previous_month(db):
+    from invoicing.tasks import run_monthly_billing
+
+    contract = factories.billed_contract()
+    buy(contract, dt.date(2026, 10, 31), item(900))
+    with on(dt.date(2026, 11, 1), hour=2):
+        run_monthly_billing()
+    assert BillingRun.objects.get().trigger == "beat"
+    assert Invoice.objects.get().period == dt.date(2026, 10, 1)
+
+
+# --- under concurrency and crashes --------------------------------------------------------------
+
+
+@pytest.fixture
+def queued_for_sending(monkeypatch) -> list[str]:
+    """The invoices the runs hand to the sending task (not rendered and mailed here:
+    the sending has its own tests)."""
+    queued: list[str] = []
+    monkeypatch.setattr(services, "_send_later", queued.extend)
+    return queued
+
+
+def test_two_runs_started_at_once_invoice_each_contract_once_with_gapless_numbers(transactional_db, queued_for_sending):
+    contracts_ = [factories.contract() for _ in range(12)]
+    for contract in contracts_:
+        buy(contract, dt.date(2026, 10, 5))
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def start():
+        try:
+            barrier.wait()
+            outcomes.append(run().status)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert outcomes == ["completed", "completed"]
+    assert Invoice.objects.count() == 12
+    assert numbers() == [f"BP-2026-{n:06d}" for n in range(1, 13)]
+    assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+    assert sorted(queued_for_sending) == sorted(str(pk) for pk in Invoice.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.slow
+def test_a_run_killed_half_way_finishes_on_the_next_run_with_nothing_twice_and_nothing_missed(
+    transactional_db, tmp_path, queued_for_sending
+):
+    contracts_ = [factories.contract() for _ in range(80)]
+    for contract in contracts_:
+        buy(contract, dt.date(2026, 10, 5))
+    env = eventkit.subprocess_env("unused:0")
+    env.update(
+        BILLING_RUN_CHUNK_SIZE="1",  # one transaction per contract, so a kill lands mid-run
+        CELERY_TASK_ALWAYS_EAGER="0",
+        CELERY_QUEUE_DIR=str(tmp_path),
+    )
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", "run_billing", "--period", "2026-10", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        eventkit.wait_until(lambda: Invoice.objects.count() >= 5, timeout=60, interval=0.01, message="a few invoices")
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    done_before = Invoice.objects.count()
+    assert 5 <= done_before < 80, "the kill must land half-way"
+
+    with on(dt.date(2026, 11, 1)):
+        services.run_billing(period="2026-10")
+
+    assert Invoice.objects.count() == 80
+    assert numbers() == [f"BP-2026-{n:06d}" for n in range(1, 81)]
+    assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+    assert sorted(BillingRun.objects.values_list("status", flat=True)) == ["completed", "interrupted"]

