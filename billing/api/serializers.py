@@ -72,6 +72,16 @@ class OperationCreateSerializer(StrictInputSerializer):
         return attrs
 
 
+_operation_input = OperationCreateSerializer()
+
+
+def validated_operation(data) -> dict:
+    """OperationCreateSerializer(data=data)'s validated data, or the same ValidationError
+    as `is_valid(raise_exception=True)`. One shared instance: DRF would build the nested
+    serializers' fields anew for every request, and run_validation keeps no state."""
+    return _operation_input.run_validation(data)
+
+
 class ItemSerializer(serializers.Serializer):
     label = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -131,6 +141,17 @@ class OperationSerializer(serializers.ModelSerializer):
 
     def get_settlement(self, operation) -> str | None:
         return operation.settlement or None
+
+
+# DRF builds a ModelSerializer's fields anew for every instance, which costs more than
+# the representation itself: the write path represents through one shared instance
+# (to_representation keeps no state, so threads can share it).
+_operation_serializer = OperationSerializer()
+
+
+def operation_body(operation: Operation) -> dict:
+    """What OperationSerializer(operation).data gives, without building the serializer."""
+    return _operation_serializer.to_representation(operation)
 
 
 class OperationRejectionSerializer(ProblemSerializer):

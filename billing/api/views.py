@@ -68,13 +68,11 @@ class OperationListView(APIView):
         },
     )
     def post(self, request):
-        serializer = io.OperationCreateSerializer(data=request.data if request.data is not None else {})
-        serializer.is_valid(raise_exception=True)
-        operation_request = _request_from(serializer.validated_data)
+        operation_request = _request_from(io.validated_operation(request.data if request.data is not None else {}))
 
         def perform():
             operation = services.submit_operation(request=operation_request, customer_scope=request.user.customer_id)
-            body = io.OperationSerializer(operation).data
+            body = io.operation_body(operation)
             if operation.status == OperationStatus.ACCEPTED:
                 return Response(body, status=status.HTTP_201_CREATED)
             rejection = problem(422, operation.reason_code, "Operation rejected", operation.reason_detail)
@@ -95,7 +93,7 @@ class OperationDetailView(APIView):
         operation = selectors.operations_visible_to(request.user).filter(pk=operation_id).first()
         if operation is None:
             raise NotFound("No such operation.", Code.OPERATION_UNKNOWN)
-        return Response(io.OperationSerializer(operation).data)
+        return Response(io.operation_body(operation))
 
 
 class ContractOperationListView(APIView):

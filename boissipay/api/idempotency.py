@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from rest_framework.response import Response
 
 from boissipay.errors import DomainError
@@ -44,28 +44,31 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
     api_key = request.auth
     digest = request_digest(request)
     with transaction.atomic():
-        try:
-            # Claim the key first: a concurrent request with the same key blocks here on the
-            # unique index until this transaction ends.
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    api_key=api_key,
-                    key=key,
-                    method=request.method,
-                    path=request.path[:500],
-                    request_digest=digest,
-                    response_status=0,
-                    response_body={},
-                )
-        except IntegrityError:
-            record = None
-        if record is not None:
+        # Claim the key first: a concurrent request with the same key blocks here on the
+        # unique index until this transaction ends, then finds the key taken. ON CONFLICT
+        # instead of catching IntegrityError: no savepoint needed around the claim.
+        record_id = _claim(api_key.pk, key, request.method, request.path[:500], digest)
+        if record_id is not None:
             response = perform()
-            record.response_status = response.status_code
-            record.response_body = response.data
-            record.save(update_fields=["response_status", "response_body"])
+            IdempotencyRecord.objects.filter(pk=record_id).update(
+                response_status=response.status_code, response_body=response.data
+            )
             return response
     return _replay(api_key, key, digest)
+
+
+def _claim(api_key_id, key: str, method: str, path: str, digest: str) -> int | None:
+    """Insert the (API key, Idempotency-Key) record; None when the key is already taken."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {IdempotencyRecord._meta.db_table} "
+            "(api_key_id, key, method, path, request_digest, response_status, response_body, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, now()) "
+            "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id",
+            [api_key_id, key, method, path, digest],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _replay(api_key, key: str, digest: str) -> Response:
