@@ -7,6 +7,7 @@ from boissipay.events import EventMessage
 from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
 from contracts.events import ContractEvent
 from invoicing.events import InvoiceSent
+from payments.events import PaymentSucceeded
 
 CONTEXT = "billing"
 
@@ -29,3 +30,10 @@ def mark_invoiced(message: EventMessage) -> None:
         invoice_id=message.data["invoice"]["invoice_id"],
         operation_ids=message.data["operation_ids"],
     )
+
+
+@handles(PaymentSucceeded.event_type, context=CONTEXT)
+def release_paid_invoice(message: EventMessage) -> None:
+    """A collected invoice is paid: its amount leaves the outstanding balance."""
+    payment = message.data["payment"]
+    services.mark_invoice_paid(contract_id=payment["contract_id"], invoice_id=payment["invoice_id"])

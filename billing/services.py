@@ -341,3 +341,23 @@ def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list) ->
             account.invoiced_unpaid += moved
             account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
         return len(operations)
+
+
+def mark_invoice_paid(*, contract_id, invoice_id) -> int:
+    """The invoice's collection succeeded: its operations are paid and no longer count in
+    the outstanding balance, which frees that much credit. A repeated event changes
+    nothing. Returns how many operations were settled."""
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+        operations = list(
+            Operation.objects.select_for_update()
+            .filter(contract_id=contract_id, invoice_id=invoice_id, settlement=Settlement.INVOICED)
+            .only("id", "type", "amount")
+        )
+        if not operations:
+            return 0
+        Operation.objects.filter(pk__in=[op.pk for op in operations]).update(settlement=Settlement.PAID)
+        if account is not None:
+            account.invoiced_unpaid -= sum(op.signed_amount for op in operations)
+            account.save(update_fields=["invoiced_unpaid", "updated_at"])
+        return len(operations)

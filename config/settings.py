@@ -189,6 +189,26 @@ SELLER = {
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "BP")
 BILLING_RUN_CHUNK_SIZE = env_int("BILLING_RUN_CHUNK_SIZE", 500)  # contracts invoiced per transaction
 
+# --- Payments -------------------------------------------------------------------------
+# "emulator": our local card/direct-debit provider (asynchronous answers by signed
+# webhook); "sepa_file": the day's debits written as a SEPA pain.008 file for the bank.
+PAYMENTS_GATEWAY = env("PAYMENTS_GATEWAY", "emulator")
+# A failed collection is tried again this many days after its due date; after the last
+# retry fails the payment is failed for good (and the contract is suspended).
+PAYMENTS_RETRY_DAYS = [int(days) for days in env("PAYMENTS_RETRY_DAYS", "3,7").split(",") if days.strip()]
+PAYMENTS_WEBHOOK_SECRET = env("PAYMENTS_WEBHOOK_SECRET", "whsec_local_development_only")
+PAYMENTS_WEBHOOK_TOLERANCE_SECONDS = env_int("PAYMENTS_WEBHOOK_TOLERANCE_SECONDS", 300)
+PAYMENTS_EMULATOR_URL = env("PAYMENTS_EMULATOR_URL", "http://127.0.0.1:8099")
+# Where the emulator sends its answers (our webhook), as it can reach us.
+PAYMENTS_WEBHOOK_URL = env("PAYMENTS_WEBHOOK_URL", "http://127.0.0.1:8000/api/v1/payments/webhook")
+PAYMENTS_SEPA_OUTPUT_DIR = Path(env("PAYMENTS_SEPA_OUTPUT_DIR", str(LOCAL_DIR / "sepa")))
+# The creditor's account credited by the direct debits (SEPA files).
+PAYMENTS_CREDITOR = {
+    "name": env("SEPA_CREDITOR_NAME", "Boissipay Voyages SAS"),
+    "iban": env("SEPA_CREDITOR_IBAN", "FR7630006000011234567890189"),
+    "bic": env("SEPA_CREDITOR_BIC", "AGRIFRPP"),
+}
+
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(LOCAL_DIR / "mail"))

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("contracts.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("invoicing.api.urls")),
+    path("api/v1/", include("payments.api.urls")),
     path("api/health", platform_views.health, name="health"),
     path("api/schema/", platform_views.contract_documents, name="schema-index"),
     path("api/schema/<str:name>.yaml", platform_views.contract_document, name="schema-document"),

@@ -49,4 +49,19 @@ class InvoiceSent(InvoiceEvent):
     operation_ids: list[str]
 
 
-ALL_EVENTS = (InvoiceIssued, InvoiceSent)
+@dataclass(frozen=True, kw_only=True)
+class InvoicePaid(InvoiceEvent):
+    """Its collection succeeded."""
+
+    event_type: ClassVar[str] = "invoicing.invoice.paid"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceFailed(InvoiceEvent):
+    """Its collection failed for good."""
+
+    event_type: ClassVar[str] = "invoicing.invoice.failed"
+    reason: str
+
+
+ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed)

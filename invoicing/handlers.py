@@ -6,6 +6,7 @@ from boissipay.events import EventMessage
 from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
 from contracts.events import ContractEvent
 from invoicing import services
+from payments.events import PaymentFailed, PaymentSucceeded
 
 CONTEXT = "invoicing"
 
@@ -25,3 +26,16 @@ for _event in CONTRACT_EVENTS:
 def take_in_accepted_operation(message: EventMessage) -> None:
     """An accepted operation waits for the billing run of its month."""
     services.record_billable_operation(operation=message.data["operation"])
+
+
+@handles(PaymentSucceeded.event_type, context=CONTEXT)
+def invoice_paid(message: EventMessage) -> None:
+    services.mark_invoice_paid(invoice_id=message.data["payment"]["invoice_id"])
+
+
+@handles(PaymentFailed.event_type, context=CONTEXT)
+def invoice_failed(message: EventMessage) -> None:
+    """Only a final failure fails the invoice; an attempt that will be retried does not."""
+    if message.data["final"]:
+        payment = message.data["payment"]
+        services.mark_invoice_failed(invoice_id=payment["invoice_id"], reason=payment["failure_reason"])

@@ -25,7 +25,7 @@ from boissipay import outbox
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
 from invoicing import documents
-from invoicing.events import InvoiceIssued, InvoiceSent
+from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent
 from invoicing.models import (
     BillableOperation,
     BillingRun,
@@ -95,7 +95,7 @@ def apply_contract_state(*, state: dict) -> bool:
         return True
 
 
-def record_billable_operation(*, operation: dict) -> bool:
+def record_billable_operation(*, operation: dict) -> None:
     """Take an accepted operation (billing's event payload) in, to be billed by the next
     run of its month or later. Recording the same operation twice changes nothing."""
     sign = -1 if operation["type"] == "refund" else 1
@@ -105,28 +105,27 @@ def record_billable_operation(*, operation: dict) -> bool:
         for order in operation["orders"]
     )
     kind = "Refund" if sign < 0 else "Purchase"
-    _, created = BillableOperation.objects.get_or_create(
+    row = BillableOperation(
         operation_id=operation["operation_id"],
-        defaults={
-            "contract_id": operation["contract_id"],
-            "type": operation["type"],
-            "external_ref": operation["external_ref"],
-            "purchase_order": operation["purchase_order"],
-            "cost_centre": operation["cost_centre"],
-            "description": f"{kind} {operation['external_ref']} — {orders}"[:500],
-            "currency": operation["currency"],
-            "amount_excl_tax": sign * operation["amount_excl_tax"],
-            "vat_amount": sign * operation["vat_amount"],
-            "amount": sign * operation["amount"],
-            "vat_breakdown": [
-                {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
-                for line in operation["vat_breakdown"]
-            ],
-            "decided_at": decided_at,
-            "period": decided_at.astimezone(PARIS).date().replace(day=1),
-        },
+        contract_id=operation["contract_id"],
+        type=operation["type"],
+        external_ref=operation["external_ref"],
+        purchase_order=operation["purchase_order"],
+        cost_centre=operation["cost_centre"],
+        description=f"{kind} {operation['external_ref']} — {orders}"[:500],
+        currency=operation["currency"],
+        amount_excl_tax=sign * operation["amount_excl_tax"],
+        vat_amount=sign * operation["vat_amount"],
+        amount=sign * operation["amount"],
+        vat_breakdown=[
+            {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
+            for line in operation["vat_breakdown"]
+        ],
+        decided_at=decided_at,
+        period=decided_at.astimezone(PARIS).date().replace(day=1),
     )
-    return created
+    # One INSERT ... ON CONFLICT DO NOTHING: no read first, no savepoint.
+    BillableOperation.objects.bulk_create([row], ignore_conflicts=True)
 
 
 # --- the billing run ----------------------------------------------------------------------------
@@ -548,3 +547,31 @@ def _email_body(invoice: Invoice, label: str) -> str:
         ]
     lines += ["", "Cordialement,", settings.SELLER["name"]]
     return "\n".join(lines)
+
+
+# --- collection outcome -------------------------------------------------------------------------
+
+
+def mark_invoice_paid(*, invoice_id) -> bool:
+    """Its collection succeeded. Returns False when nothing changed (already paid)."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+        if invoice is None or invoice.status == InvoiceStatus.PAID:
+            return False
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = timezone.now()
+        invoice.save(update_fields=["status", "paid_at"])
+        outbox.record(InvoicePaid(contract_id=invoice.contract_id, invoice=invoice_state(invoice)))
+        return True
+
+
+def mark_invoice_failed(*, invoice_id, reason: str) -> bool:
+    """Its collection failed for good. Returns False when nothing changed."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+        if invoice is None or invoice.status in (InvoiceStatus.PAID, InvoiceStatus.FAILED):
+            return False
+        invoice.status = InvoiceStatus.FAILED
+        invoice.save(update_fields=["status"])
+        outbox.record(InvoiceFailed(contract_id=invoice.contract_id, invoice=invoice_state(invoice), reason=reason))
+        return True

@@ -1,18 +1,19 @@
-"""Back-office pages of payments."""
+"""Back-office pages of payments: collections (with "retry now" and "mark failed"), the
+log of gateway calls and webhooks, and the per-operation payment items."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.shortcuts import render
 
+from boissipay.errors import DomainError
 from boissipay.money import format_money
-from payments.models import PaymentItem
+from payments import services
+from payments.models import Payment, PaymentItem, PaymentLog
 
 
-@admin.register(PaymentItem)
-class PaymentItemAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "external_ref", "operation_type", "amount_display", "status", "invoice_id"]
-    list_filter = ["status", "operation_type", "currency"]
-    search_fields = ["external_ref", "=operation_id", "=contract_id", "=invoice_id"]
-
-    def has_add_permission(self, request):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -20,6 +21,98 @@ class PaymentItemAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class LogInline(admin.TabularInline):
+    model = PaymentLog
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "summary", "provider_event_id"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "invoice_number",
+        "contract_reference",
+        "amount_display",
+        "status",
+        "gateway",
+        "due_date",
+        "attempts",
+        "failure_reason",
+    ]
+    list_filter = ["status", "gateway", ("due_date", admin.DateFieldListFilter), "currency"]
+    search_fields = ["invoice_number", "contract_reference", "=id", "=invoice_id", "mandate_reference"]
+    date_hierarchy = "due_date"
+    inlines = [LogInline]
+    actions = ["retry_now", "mark_failed"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, payment):
+        return format_money(payment.amount, payment.currency)
+
+    @admin.action(description="Retry now (collect with the next run, today)", permissions=["view"])
+    def retry_now(self, request, queryset):
+        for payment in queryset:
+            try:
+                services.retry_now(payment_id=payment.pk, staff=request.user.get_username())
+            except DomainError as exc:
+                self.message_user(request, f"{payment.invoice_number}: {exc.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"{payment.invoice_number}: will be collected today.")
+
+    @admin.action(description="Mark failed for good (suspends the contract)…", permissions=["view"])
+    def mark_failed(self, request, queryset):
+        form = ReasonForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for payment in queryset:
+                try:
+                    services.mark_failed(
+                        payment_id=payment.pk, reason=form.cleaned_data["reason"], staff=request.user.get_username()
+                    )
+                except DomainError as exc:
+                    self.message_user(request, f"{payment.invoice_number}: {exc.detail}", messages.WARNING)
+                else:
+                    self.message_user(request, f"{payment.invoice_number}: marked failed.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Mark the payments failed for good",
+            "objects": queryset,
+            "form": form,
+            "action": "mark_failed",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/payments/reason_form.html", context)
+
+
+@admin.register(PaymentLog)
+class PaymentLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "payment", "summary", "provider_event_id"]
+    list_filter = ["kind"]
+    search_fields = ["=provider_event_id", "summary", "payment__invoice_number"]
+    list_select_related = ["payment"]
+
+
+@admin.register(PaymentItem)
+class PaymentItemAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "external_ref", "operation_type", "amount_display", "status", "invoice_id"]
+    list_filter = ["status", "operation_type", "currency"]
+    search_fields = ["external_ref", "=operation_id", "=contract_id", "=invoice_id"]
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, item):

@@ -3,6 +3,7 @@
 from billing.events import PurchaseAccepted, RefundAccepted
 from boissipay.bus import handles
 from boissipay.events import EventMessage
+from invoicing.events import InvoiceIssued, InvoiceSent
 from payments import services
 
 CONTEXT = "payments"
@@ -21,4 +22,18 @@ def record_pending_item(message: EventMessage) -> None:
         external_ref=operation["external_ref"],
         currency=operation["currency"],
         amount=operation["amount"],
+    )
+
+
+@handles(InvoiceIssued.event_type, context=CONTEXT)
+def schedule_collection(message: EventMessage) -> None:
+    """Each issued invoice is collected by direct debit on its due date."""
+    services.schedule_collection(invoice=message.data["invoice"])
+
+
+@handles(InvoiceSent.event_type, context=CONTEXT)
+def attach_items(message: EventMessage) -> None:
+    """The invoice's collection will settle the payment items of its operations."""
+    services.attach_items_to_invoice(
+        invoice_id=message.data["invoice"]["invoice_id"], operation_ids=message.data["operation_ids"]
     )

@@ -17,12 +17,17 @@ from jsonschema import Draft202012Validator
 import billing.events
 import contracts.events
 import invoicing.events
+import payments.events
 from billing import services as billing_services
 from boissipay.event_schemas import EVENT_SCHEMAS_DIR, schema_path, validate_event
 from boissipay.events import topic_for
 from boissipay.models import OutboxEvent
 from contracts import services
+from contracts.models import Contract
 from invoicing import services as invoicing_services
+from payments import services as payments_services
+from payments.gateways import Debit
+from payments.models import Payment
 from tests import factories
 from tests.factories import delivered
 
@@ -30,17 +35,18 @@ pytestmark = pytest.mark.django_db
 
 ASYNCAPI = EVENT_SCHEMAS_DIR.parent / "asyncapi.yaml"
 PARIS = ZoneInfo("Europe/Paris")
-# Every context with a topic, and the events it publishes there (none yet for some).
+# Every context with a topic, and the events it publishes there.
 EVENTS_BY_CONTEXT = {
     "contracts": contracts.events.ALL_EVENTS,
     "billing": billing.events.ALL_EVENTS,
     "invoicing": invoicing.events.ALL_EVENTS,
-    "payments": (),
+    "payments": payments.events.ALL_EVENTS,
 }
 ALL_EVENTS = tuple(event for events in EVENTS_BY_CONTEXT.values() for event in events)
 CONTRACTS_EVENT_TYPES = {event.event_type for event in contracts.events.ALL_EVENTS}
 BILLING_EVENT_TYPES = {event.event_type for event in billing.events.ALL_EVENTS}
 INVOICING_EVENT_TYPES = {event.event_type for event in invoicing.events.ALL_EVENTS}
+PAYMENTS_EVENT_TYPES = {event.event_type for event in payments.events.ALL_EVENTS}
 
 
 def asyncapi() -> dict:
@@ -263,7 +269,6 @@ def test_every_event_the_invoicing_services_record_matches_its_published_schema(
         validate_event(row.event_type, row.schema_version, row.payload)
         assert row.aggregate_id == str(contract.pk)
     assert [row.event_type for row in rows] == ["invoicing.invoice.issued", "invoicing.invoice.sent"]
-    assert {row.event_type for row in rows} == INVOICING_EVENT_TYPES
     issued, sent = rows
     assert issued.payload["invoice"]["kind"] == "invoice"
     assert issued.payload["invoice"]["status"] == "issued"
@@ -293,6 +298,82 @@ def test_a_credit_note_matches_the_issued_event_schema():
     assert credit_note["vat_breakdown"] == [{"rate": "0.00", "base": -4_000, "vat": 0}]
     for row in OutboxEvent.objects.filter(topic=topic_for("invoicing")):
         validate_event(row.event_type, row.schema_version, row.payload)
+
+
+def submit_and_answer(payment_id, *, event_id: str, succeeded: bool, reason: str = "") -> None:
+    """One attempt: the payment is claimed and marked submitted as the collection does
+    before calling the gateway (no gateway is called), then the gateway's answer applied."""
+    payment = Payment.objects.get(pk=payment_id)
+    with delivered():
+        debit = payments_services._claim_for_submission(payment.pk, "emulator", payment.due_date)
+    assert isinstance(debit, Debit)
+    with delivered():
+        payments_services.record_outcome(
+            succeeded=succeeded, reason=reason, payment_id=str(payment.pk), provider_event_id=event_id
+        )
+
+
+def record_every_payments_event() -> tuple:
+    """Two contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
+    three times (retried twice, then failed for good), the second one's succeeds."""
+    unpaid, paid = factories.billed_contract(), factories.billed_contract()
+    with at(2026, 10, 3):
+        factories.purchase(unpaid.pk, 10_000)
+        factories.purchase(paid.pk, 20_000)
+    invoice_october(unpaid.pk)  # the issued invoices schedule their payments (in-process bus)
+    with at(2026, 12, 1):
+        for attempt in (1, 2, 3):
+            failing = Payment.objects.get(contract_id=unpaid.pk)
+            submit_and_answer(failing.pk, event_id=f"evt_{attempt}", succeeded=False, reason="AM04 insufficient funds")
+        submit_and_answer(Payment.objects.get(contract_id=paid.pk).pk, event_id="evt_ok", succeeded=True)
+    return unpaid, paid
+
+
+def test_every_event_the_payments_chain_records_matches_its_published_schema(settings):
+    settings.PAYMENTS_RETRY_DAYS = [3, 7]
+    unpaid, paid = record_every_payments_event()
+    rows = list(
+        OutboxEvent.objects.filter(topic__in=[topic_for("payments"), topic_for("invoicing")]).order_by("position")
+    )
+    for row in rows:
+        validate_event(row.event_type, row.schema_version, row.payload)
+    assert {row.event_type for row in rows} == PAYMENTS_EVENT_TYPES | INVOICING_EVENT_TYPES
+
+    def payments_of(contract) -> list[tuple]:
+        return [
+            (row.event_type, row.payload["payment"]["attempts"], row.payload.get("final"), row.payload.get("retry_on"))
+            for row in rows
+            if row.topic == topic_for("payments") and row.aggregate_id == str(contract.pk)
+        ]
+
+    assert payments_of(unpaid) == [
+        ("payments.payment.pending", 0, None, None),
+        ("payments.payment.submitted", 1, None, None),
+        ("payments.payment.failed", 1, False, "2026-12-04"),
+        ("payments.payment.pending", 1, None, None),
+        ("payments.payment.submitted", 2, None, None),
+        ("payments.payment.failed", 2, False, "2026-12-08"),
+        ("payments.payment.pending", 2, None, None),
+        ("payments.payment.submitted", 3, None, None),
+        ("payments.payment.failed", 3, True, None),
+    ]
+    assert payments_of(paid) == [
+        ("payments.payment.pending", 0, None, None),
+        ("payments.payment.submitted", 1, None, None),
+        ("payments.payment.succeeded", 1, None, None),
+    ]
+    invoices = {(row.aggregate_id, row.event_type): row.payload for row in rows if row.topic == topic_for("invoicing")}
+    failed = invoices[(str(unpaid.pk), "invoicing.invoice.failed")]
+    assert failed["reason"] == "AM04 insufficient funds"
+    assert failed["invoice"]["status"] == "failed"
+    assert (str(unpaid.pk), "invoicing.invoice.paid") not in invoices
+    assert invoices[(str(paid.pk), "invoicing.invoice.paid")]["invoice"]["total_incl_tax"] == 20_000
+    assert (str(paid.pk), "invoicing.invoice.failed") not in invoices
+    # The final failure suspends the contract (contracts context), with a valid event too.
+    assert Contract.objects.get(pk=unpaid.pk).status == "suspended"
+    suspended = OutboxEvent.objects.get(event_type="contracts.contract.suspended")
+    assert suspended.aggregate_id == str(unpaid.pk)
+    validate_event(suspended.event_type, suspended.schema_version, suspended.payload)
 
 
 # --- the check can fail ---------------------------------------------------------------
@@ -487,3 +568,107 @@ def test_a_sent_invoice_names_its_operations():
             validate_event("invoicing.invoice.sent", 1, {**sent, "operation_ids": wrong})
     with pytest.raises(jsonschema.ValidationError):
         validate_event("invoicing.invoice.issued", 1, sent)
+
+
+def retried_failure_payloads() -> dict[str, dict]:
+    """Event type -> payload of one payment whose first attempt failed (and is retried)."""
+    contract = factories.billed_contract()
+    with at(2026, 10, 3):
+        factories.purchase(contract.pk, 10_000)
+    invoice_october(contract.pk)
+    with at(2026, 12, 1):
+        submit_and_answer(Payment.objects.get().pk, event_id="evt_1", succeeded=False, reason="AM04 insufficient funds")
+    rows = OutboxEvent.objects.filter(topic=topic_for("payments")).order_by("position")
+    return {row.event_type: row.payload for row in rows}  # the last pending one: the retry
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong"),
+    [
+        (("payment", "amount"), "10000"),
+        (("payment", "amount"), 100.5),
+        (("payment", "amount"), 0),
+        (("final",), True),
+        (("retry_on",), None),
+        (("retry_on",), "04/12/2026"),
+        (("payment", "status"), "pending"),
+        (("payment", "failure_reason"), ""),
+        (("payment", "gateway"), "stripe"),
+        (("payment", "attempts"), -1),
+        (("payment", "invoice_number"), "2026-000001"),
+        (("payment", "due_date"), "2026-12-04T00:00:00+01:00"),
+        (("payment", "currency"), "eur"),
+        (("payment", "invoice_id"), "not-a-uuid"),
+        (("payment", "iban"), "FR1420041010050500013M02606"),
+    ],
+    ids=[
+        "amount as text",
+        "amount as a float",
+        "nothing to collect",
+        "final with a retry date",
+        "retried without a date",
+        "retry date not ISO",
+        "pending in a failed event",
+        "failed without a reason",
+        "unknown gateway",
+        "negative attempts",
+        "invoice number without its prefix",
+        "not a date",
+        "lowercase currency",
+        "bad uuid",
+        "unknown field",
+    ],
+)
+def test_a_payments_event_with_a_wrong_value_is_refused(path, wrong):
+    payload = retried_failure_payloads()["payments.payment.failed"]
+    validate_event("payments.payment.failed", 1, payload)
+    *parents, key = path
+    node = payload
+    for parent in parents:
+        node = node[parent]
+    node[key] = wrong
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("payments.payment.failed", 1, payload)
+
+
+def test_a_final_failure_has_no_retry_date_and_each_status_has_its_own_event():
+    payloads = retried_failure_payloads()
+    failed, pending, submitted = (
+        payloads["payments.payment.failed"],
+        payloads["payments.payment.pending"],
+        payloads["payments.payment.submitted"],
+    )
+    validate_event("payments.payment.failed", 1, {**failed, "final": True, "retry_on": None})
+    with pytest.raises(jsonschema.ValidationError, match="final"):
+        validate_event("payments.payment.failed", 1, {key: value for key, value in failed.items() if key != "final"})
+    validate_event("payments.payment.pending", 1, pending)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("payments.payment.pending", 1, failed)  # a failed payment, and final/retry_on
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("payments.payment.succeeded", 1, submitted)
+    succeeded = {**submitted["payment"], "status": "succeeded", "failure_reason": ""}
+    validate_event("payments.payment.succeeded", 1, {**submitted, "payment": succeeded})
+    for wrong in ({"failure_reason": "AM04 insufficient funds"}, {"gateway": ""}, {"attempts": 0}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_event("payments.payment.succeeded", 1, {**submitted, "payment": {**succeeded, **wrong}})
+
+
+def test_only_a_collected_invoice_is_paid_and_a_failed_one_says_why(settings):
+    settings.PAYMENTS_RETRY_DAYS = [3, 7]
+    record_every_payments_event()
+    rows = OutboxEvent.objects.filter(topic=topic_for("invoicing"))
+    paid_event = rows.get(event_type="invoicing.invoice.paid").payload
+    failed_event = rows.get(event_type="invoicing.invoice.failed").payload
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event(
+            "invoicing.invoice.paid", 1, {**paid_event, "invoice": {**paid_event["invoice"], "status": "sent"}}
+        )
+    with pytest.raises(jsonschema.ValidationError):  # credit notes are never collected
+        credit_note = {**paid_event["invoice"], "kind": "credit_note", "total_incl_tax": -4_000}
+        validate_event("invoicing.invoice.paid", 1, {**paid_event, "invoice": credit_note})
+    with pytest.raises(jsonschema.ValidationError, match="reason"):
+        validate_event("invoicing.invoice.failed", 1, {**paid_event, "invoice": failed_event["invoice"]})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("invoicing.invoice.failed", 1, {**failed_event, "reason": ""})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event("invoicing.invoice.paid", 1, failed_event)

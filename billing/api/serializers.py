@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from billing.models import Operation, OperationType
 from boissipay.api.schema import ProblemSerializer
-from boissipay.api.serializers import MoneyAmountField, StrictInputSerializer
+from boissipay.api.serializers import MoneyAmountField, QueryFilterSerializer, StrictInputSerializer
 
 MAX_OPERATION_AMOUNT = 10**15  # minor units; anything above is a typo, not a booking
 VAT_RATE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
@@ -170,7 +170,7 @@ class BalanceSerializer(serializers.Serializer):
     invoiced_unpaid = serializers.IntegerField()
 
 
-class OperationFilterSerializer(serializers.Serializer):
+class OperationFilterSerializer(QueryFilterSerializer):
     period = serializers.RegexField(r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$", required=False)
     status = serializers.ChoiceField(choices=["accepted", "rejected"], required=False)
     type = serializers.ChoiceField(choices=OperationType.choices, required=False)

@@ -32,6 +32,8 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
     Raises DomainError 400 when the key is missing (and required) or too long, and 409
     (`idempotency_key_reused`) when the key was used for a different request."""
     key = request.headers.get(HEADER)
+    if key is not None and not key.strip():
+        raise DomainError("invalid_idempotency_key", f"{HEADER} is empty.", status_code=400)
     if not key:
         if required:
             raise DomainError("idempotency_key_required", f"The {HEADER} header is required.", status_code=400)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
 from boissipay.api.schema import IDEMPOTENCY_KEY, page_of, problems
+from boissipay.api.serializers import QueryFilterSerializer
 from boissipay.clock import business_today
 from boissipay.errors import NotFound
 from contracts import selectors, services
@@ -48,6 +49,7 @@ class CustomerListView(APIView):
         responses={200: page_of(io.CustomerSerializer, "CustomerPage"), **problems(400, 401, 403, 404)},
     )
     def get(self, request):
+        QueryFilterSerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
         paginator = StandardPagination()
         page = paginator.paginate_queryset(selectors.customers_visible_to(request.user), request, view=self)
         return paginator.get_paginated_response(io.CustomerSerializer(page, many=True).data)
@@ -84,7 +86,7 @@ class CustomerDetailView(APIView):
         return Response(io.CustomerSerializer(customer).data)
 
 
-class ContractFilterSerializer(serializers.Serializer):
+class ContractFilterSerializer(QueryFilterSerializer):
     customer = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=["active", "suspended", "cancelled", "expired"], required=False)
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from boissipay.api.serializers import StrictInputSerializer
+from boissipay.api.serializers import QueryFilterSerializer, StrictBooleanField, StrictInputSerializer
 from boissipay.clock import PARIS
 from invoicing.models import BillableOperation, BillingRun, Invoice
 
@@ -93,7 +93,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     get_lines.__annotations__["return"] = InvoiceLineSerializer(many=True)
 
 
-class InvoiceFilterSerializer(serializers.Serializer):
+class InvoiceFilterSerializer(QueryFilterSerializer):
     contract = serializers.UUIDField(required=False)
     period = serializers.RegexField(PERIOD, required=False)
     status = serializers.ChoiceField(choices=["issued", "sent", "paid", "failed"], required=False)
@@ -102,7 +102,7 @@ class InvoiceFilterSerializer(serializers.Serializer):
 class BillingRunCreateSerializer(StrictInputSerializer):
     period = serializers.RegexField(PERIOD)
     contract_reference = serializers.CharField(max_length=50, required=False)
-    dry_run = serializers.BooleanField(required=False, default=False)
+    dry_run = StrictBooleanField(required=False, default=False)
 
 
 class TotalsSerializer(serializers.Serializer):

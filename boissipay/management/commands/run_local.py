@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -36,6 +37,17 @@ def local_processes(host: str, port: int) -> dict[str, list[str]]:
         ],
         "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
     }
+    if settings.PAYMENTS_GATEWAY == "emulator":
+        # Our local card/direct-debit provider, where PAYMENTS_EMULATOR_URL says it is.
+        emulator = urllib.parse.urlsplit(settings.PAYMENTS_EMULATOR_URL)
+        processes["gateway-emulator"] = [
+            *manage,
+            "run_gateway_emulator",
+            "--host",
+            emulator.hostname or "127.0.0.1",
+            "--port",
+            str(emulator.port or 8099),
+        ]
     for context, feed in settings.EVENT_FEED.items():
         if feed == "kafka":
             processes[f"consume-{context}"] = [*manage, "consume_events", "--context", context]

@@ -1,0 +1,45 @@
+"""What the contracts context lends other contexts synchronously: plain functions and
+dataclasses only (ARCHITECTURE "Boundaries between contexts"). Everything else they
+learn from contract events.
+
+The unmasked IBAN never travels in events; the payments context asks for it here, at
+the moment it hands a direct debit to a gateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from contracts.models import Mandate, MandateStatus
+
+
+@dataclass(frozen=True)
+class DebtorAccount:
+    """The debtor side of a SEPA direct debit."""
+
+    contract_id: uuid.UUID
+    debtor_name: str
+    mandate_reference: str
+    mandate_signed_on: dt.date
+    iban: str
+    bic: str
+
+
+def current_debtor_account(contract_id: uuid.UUID | str) -> DebtorAccount | None:
+    """The contract's current, active mandate with its IBAN; None when it has none."""
+    mandate = (
+        Mandate.objects.select_related("contract__customer")
+        .filter(contract_id=contract_id, is_current=True, status=MandateStatus.ACTIVE)
+        .first()
+    )
+    if mandate is None:
+        return None
+    return DebtorAccount(
+        contract_id=mandate.contract_id,
+        debtor_name=mandate.contract.customer.legal_name,
+        mandate_reference=mandate.reference,
+        mandate_signed_on=mandate.signed_on,
+        iban=mandate.iban,
+        bic=mandate.bic,
+    )

@@ -1,0 +1,56 @@
+"""Serializers of the payments API (openapi/payments.yaml)."""
+
+from rest_framework import serializers
+
+from boissipay.api.serializers import QueryFilterSerializer
+from payments.models import Payment
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "invoice_id",
+            "invoice_number",
+            "contract_id",
+            "contract_reference",
+            "amount",
+            "currency",
+            "original_due_date",
+            "due_date",
+            "status",
+            "gateway",
+            "attempts",
+            "mandate_reference",
+            "sequence_type",
+            "failure_reason",
+            "created_at",
+            "submitted_at",
+            "settled_at",
+        ]
+        read_only_fields = fields
+
+
+class PaymentFilterSerializer(QueryFilterSerializer):
+    invoice = serializers.UUIDField(required=False)
+    contract = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=["pending", "submitted", "succeeded", "failed"], required=False)
+
+
+class WebhookEventSerializer(serializers.Serializer):
+    event_id = serializers.CharField(max_length=100)
+    type = serializers.ChoiceField(choices=["charge.succeeded", "charge.failed"])
+    charge_id = serializers.CharField(max_length=100)
+    payment_id = serializers.UUIDField(required=False)
+    end_to_end_id = serializers.CharField(max_length=35, required=False)
+    amount = serializers.IntegerField(required=False)
+    currency = serializers.CharField(required=False)
+    failure_code = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
+    failure_message = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True)
+    created = serializers.IntegerField(required=False)
+
+
+class WebhookReceiptSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    applied = serializers.BooleanField()

@@ -1,0 +1,100 @@
+"""Thin views of the payments API, and the provider's signed webhook."""
+
+import json
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from boissipay.api.pagination import StandardPagination
+from boissipay.api.schema import page_of, problems
+from boissipay.errors import DomainError, NotFound
+from payments import selectors, services, signatures
+from payments.api import serializers as io
+
+READ = "payments:read"
+
+
+class PaymentListView(APIView):
+    required_scopes = {"GET": READ}
+
+    @extend_schema(
+        operation_id="listPayments",
+        tags=["payments"],
+        parameters=[
+            OpenApiParameter("invoice", str),
+            OpenApiParameter("contract", str),
+            OpenApiParameter("status", str, enum=["pending", "submitted", "succeeded", "failed"]),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: page_of(io.PaymentSerializer, "PaymentPage"), **problems(400, 401, 403, 404)},
+    )
+    def get(self, request):
+        filters = io.PaymentFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        payments = selectors.filter_payments(selectors.payments_visible_to(request.user), **filters.validated_data)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(payments, request, view=self)
+        return paginator.get_paginated_response(io.PaymentSerializer(page, many=True).data)
+
+
+class PaymentDetailView(APIView):
+    required_scopes = {"GET": READ}
+
+    @extend_schema(
+        operation_id="getPayment", tags=["payments"], responses={200: io.PaymentSerializer, **problems(401, 403, 404)}
+    )
+    def get(self, request, payment_id):
+        payment = selectors.payments_visible_to(request.user).filter(pk=payment_id).first()
+        if payment is None:
+            raise NotFound("No such payment.", "payment_unknown")
+        return Response(io.PaymentSerializer(payment).data)
+
+
+class PaymentWebhookView(APIView):
+    """The provider's answer about a debit. Authenticated by its signature, not a key."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="receivePaymentWebhook",
+        tags=["webhooks"],
+        auth=[],
+        parameters=[OpenApiParameter(signatures.HEADER, str, OpenApiParameter.HEADER, required=True)],
+        request=io.WebhookEventSerializer,
+        responses={200: io.WebhookReceiptSerializer, **problems(400, 401, 404)},
+    )
+    def post(self, request):
+        body = request.body  # the raw bytes the signature covers
+        try:
+            signatures.verify(
+                request.headers.get(signatures.HEADER),
+                body,
+                settings.PAYMENTS_WEBHOOK_SECRET,
+                settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
+            )
+        except signatures.InvalidSignature as exc:
+            raise DomainError("invalid_signature", str(exc), status_code=401) from exc
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise DomainError("malformed_request", "The body is not JSON.", status_code=400) from None
+        event = io.WebhookEventSerializer(data=data if isinstance(data, dict) else {})
+        event.is_valid(raise_exception=True)
+        fields = event.validated_data
+        failure = " ".join(filter(None, [fields.get("failure_code"), fields.get("failure_message")]))
+        payment = services.record_outcome(
+            succeeded=fields["type"] == "charge.succeeded",
+            reason=failure,
+            payment_id=str(fields["payment_id"]) if fields.get("payment_id") else None,
+            provider_reference=fields["charge_id"],
+            provider_event_id=fields["event_id"],
+            end_to_end_id=fields.get("end_to_end_id"),
+            source="webhook",
+            payload=data,
+        )
+        return Response({"received": True, "applied": payment is not None})
