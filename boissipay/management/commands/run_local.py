@@ -63,6 +63,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         env = dict(os.environ)
+        # The provider emulator calls our webhook back on the port served here.
+        env.setdefault("PAYMENTS_WEBHOOK_URL", f"http://{host}:{port}/api/v1/payments/webhook")
         if not settings.KAFKA_BOOTSTRAP_SERVERS:
             env["KAFKA_BOOTSTRAP_SERVERS"] = shared_local_broker()
             self.stdout.write(f"embedded Kafka-compatible broker on {env['KAFKA_BOOTSTRAP_SERVERS']}")
