@@ -3,17 +3,20 @@
 A batch of unpublished rows is claimed in a short transaction (a lease from the
 database's clock), published outside any transaction, then marked in a second short
 one; row locks are never held while waiting on the broker. A contract's later event is
-never claimed while an earlier one is leased elsewhere or backing off, so several relays
-can run at once and each contract's events stay in order. Failures back off with jitter;
+never claimed while an earlier one is leased elsewhere, backing off or locked by another
+transaction, so several relays can run at once and each contract's events stay in order. Failures back off with jitter;
 an outage never dead-letters anything. The relay also re-delivers to in-process
 handlers the events whose after-commit delivery failed or was cut short."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import threading
+import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,28 +30,60 @@ logger = logging.getLogger(__name__)
 
 CLAIM_LOCK_ID = 7_206_104_401  # pg advisory lock serialising claims (not publishing)
 
-CLAIM_SQL = """
-WITH candidates AS (
-    SELECT o.position FROM boissipay_outboxevent o
-    WHERE o.published_at IS NULL AND o.dead_lettered_at IS NULL
-      AND (o.leased_until IS NULL OR o.leased_until < now())
-      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-      AND NOT EXISTS (
-          SELECT 1 FROM boissipay_outboxevent e
-          WHERE e.aggregate_id = o.aggregate_id AND e.position < o.position
-            AND e.published_at IS NULL AND e.dead_lettered_at IS NULL
-            AND (e.leased_until >= now() OR e.next_attempt_at > now())
-      )
-    ORDER BY o.position
-    LIMIT %s
-    FOR UPDATE SKIP LOCKED
-)
+# Candidates are read in position order without row locks; the hold-back rule is then
+# applied to the whole page at once, in Python: a row not ready yet (leased elsewhere or
+# backing off) holds back the later rows of its aggregate. A correlated NOT EXISTS per
+# candidate did the same but its plan depends on fresh statistics, and after a burst of
+# inserts it scanned the backlog once per candidate.
+SCAN_SQL = """
+SELECT position, aggregate_id,
+       (leased_until IS NULL OR leased_until < now()) AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+FROM boissipay_outboxevent
+WHERE published_at IS NULL AND dead_lettered_at IS NULL AND position > %s
+ORDER BY position
+LIMIT %s
+"""
+
+# Leases the candidates still ready on their latest row versions; one that another relay
+# marked meanwhile, or that someone else has locked, is left out.
+LEASE_SQL = """
 UPDATE boissipay_outboxevent o
 SET leased_until = now() + make_interval(secs => %s), attempts = o.attempts + 1
-FROM candidates c WHERE o.position = c.position
+FROM (
+    SELECT position FROM boissipay_outboxevent
+    WHERE position = ANY(%s) AND published_at IS NULL AND dead_lettered_at IS NULL
+      AND (leased_until IS NULL OR leased_until < now())
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    FOR UPDATE SKIP LOCKED
+) c
+WHERE o.position = c.position
 RETURNING o.position, o.id, o.topic, o.aggregate_type, o.aggregate_id, o.event_type, o.schema_version,
           o.payload, o.occurred_at, o.attempts
 """
+
+# Gives back, in the same transaction, a lease taken on a row that must wait after all.
+UNLEASE_SQL = """
+UPDATE boissipay_outboxevent SET leased_until = NULL, attempts = attempts - 1 WHERE position = ANY(%s)
+"""
+
+# How far past unready rows a claim looks for rows it may take, in pages of a batch.
+MAX_SCAN_PAGES = 10
+
+
+class ClaimedRow(NamedTuple):
+    """An outbox row leased by this relay (no ORM instance: it is only encoded and marked)."""
+
+    position: int
+    id: uuid.UUID
+    topic: str
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    schema_version: int
+    payload: str  # the jsonb text, sent as it is
+    occurred_at: dt.datetime
+    attempts: int
+
 
 # Errors that concern one message, not the broker's availability.
 PER_MESSAGE_ERRORS = (MessageSizeTooLargeError,)
@@ -100,31 +135,60 @@ class OutboxRelay:
 
     # --- claim, publish, mark ---------------------------------------------------------
 
-    def claim(self) -> list[OutboxEvent]:
+    def claim(self) -> list[ClaimedRow]:
+        """Lease up to a batch of rows in position order, leaving out every row whose
+        aggregate has an earlier row that is leased elsewhere, backing off or locked."""
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_ID])
-            cursor.execute(CLAIM_SQL, [self.batch_size, self.lease_seconds])
-            columns = [c.name for c in cursor.description]
-            rows = [OutboxEvent(**dict(zip(columns, values, strict=True))) for values in cursor.fetchall()]
-        rows.sort(key=lambda row: row.position)
+            # The scan must walk the unpublished-rows index in order: stale statistics after
+            # a burst of inserts would otherwise pick a bitmap scan and sort the whole backlog.
+            cursor.execute("SET LOCAL enable_sort = off")
+            held_back: set[str] = set()
+            candidates: list[tuple[int, str]] = []
+            after = 0
+            for _ in range(MAX_SCAN_PAGES):
+                cursor.execute(SCAN_SQL, [after, self.batch_size])
+                page = cursor.fetchall()
+                for position, aggregate_id, ready in page:
+                    if aggregate_id in held_back:
+                        continue
+                    if not ready:
+                        held_back.add(aggregate_id)
+                    else:
+                        candidates.append((position, aggregate_id))
+                        if len(candidates) == self.batch_size:
+                            break
+                if len(candidates) == self.batch_size or len(page) < self.batch_size:
+                    break
+                after = page[-1][0]
+            if not candidates:
+                return []
+            cursor.execute(LEASE_SQL, [self.lease_seconds, [position for position, _ in candidates]])
+            leased = {row.position: row for row in map(ClaimedRow._make, cursor.fetchall())}
+            # A candidate left out holds back the later rows of its aggregate.
+            rows, released = [], []
+            held_back.clear()
+            for position, aggregate_id in candidates:
+                if position not in leased:
+                    held_back.add(aggregate_id)
+                elif aggregate_id in held_back:
+                    released.append(position)
+                else:
+                    rows.append(leased[position])
+            if released:
+                cursor.execute(UNLEASE_SQL, [released])
         return rows
 
-    def publish(self, rows: list[OutboxEvent]) -> tuple[list[int], dict[int, BaseException]]:
+    def publish(self, rows: list[ClaimedRow]) -> tuple[list[int], dict[int, BaseException]]:
         """Send the rows; return the positions acknowledged and the errors of the others."""
         futures = []
         errors: dict[int, BaseException] = {}
         try:
             producer = self.producer
+            send, encode = producer.send, transport.encode_record
             for row in rows:
-                message = transport.encode(row)
-                futures.append(
-                    (
-                        row.position,
-                        producer.send(
-                            row.topic, key=message.key, value=message.value, headers=list(message.headers.items())
-                        ),
-                    )
-                )
+                key, value, headers = encode(row)
+                futures.append((row.position, send(row.topic, key=key, value=value, headers=headers)))
             producer.flush(timeout=15)
         except (KafkaError, OSError) as exc:
             logger.warning("relay: publishing failed: %r", exc)
@@ -138,7 +202,7 @@ class OutboxRelay:
                 errors[position] = future.exception if future.is_done else KafkaTimeoutError("not acknowledged")
         return published, errors
 
-    def mark(self, rows: list[OutboxEvent], published: list[int], errors: dict[int, BaseException]) -> None:
+    def mark(self, rows: list[ClaimedRow], published: list[int], errors: dict[int, BaseException]) -> None:
         attempts = {row.position: row.attempts for row in rows}
         with transaction.atomic(), connection.cursor() as cursor:
             if published:
