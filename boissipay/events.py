@@ -51,7 +51,8 @@ class DomainEvent:
         return str(self.contract_id)  # type: ignore[attr-defined]
 
     def payload(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        # _jsonable builds new containers all the way down: no need for asdict's deep copy.
+        return _jsonable({field.name: getattr(self, field.name) for field in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ SELLER = {
     "creditor_identifier": env("SEPA_CREDITOR_IDENTIFIER", "FR72ZZZ123456"),
 }
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", "BP")
-BILLING_RUN_CHUNK_SIZE = env_int("BILLING_RUN_CHUNK_SIZE", 500)  # contracts invoiced per transaction
+BILLING_RUN_CHUNK_SIZE = env_int("BILLING_RUN_CHUNK_SIZE", 2000)  # contracts invoiced per transaction
 
 # --- Payments -------------------------------------------------------------------------
 # "emulator": our local card/direct-debit provider (asynchronous answers by signed
