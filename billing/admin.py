@@ -6,19 +6,9 @@ from django.db.models import F
 from django.db.models.functions import TruncMonth
 
 from billing.models import ContractAccount, Operation
+from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.clock import PARIS
 from boissipay.money import format_money
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -46,7 +36,7 @@ class MonthFilter(admin.SimpleListFilter):
 
 
 @admin.register(Operation)
-class OperationAdmin(ReadOnlyAdmin):
+class OperationAdmin(ReadOnlyModelAdmin):
     list_display = [
         "decided_at",
         "contract_reference",
@@ -93,7 +83,7 @@ class BalanceFilter(admin.SimpleListFilter):
 
 
 @admin.register(ContractAccount)
-class ContractAccountAdmin(ReadOnlyAdmin):
+class ContractAccountAdmin(ReadOnlyModelAdmin):
     list_display = [
         "reference",
         "customer_name",

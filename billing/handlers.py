@@ -4,22 +4,17 @@
 from billing import services
 from boissipay.bus import handles
 from boissipay.events import EventMessage
-from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
-from contracts.events import ContractEvent
+from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing.events import InvoiceSent
 from payments.events import PaymentSucceeded
 
 CONTEXT = "billing"
 
 
+@handles(*(event.event_type for event in CONTRACT_STATE_EVENTS), context=CONTEXT)
 def apply_contract_event(message: EventMessage) -> None:
     """Every contract event carries the contract's whole state: keep the newest."""
     services.apply_contract_state(state=message.data["contract"])
-
-
-for _event in CONTRACT_EVENTS:
-    if issubclass(_event, ContractEvent):
-        handles(_event.event_type, context=CONTEXT)(apply_contract_event)
 
 
 @handles(InvoiceSent.event_type, context=CONTEXT)

@@ -8,6 +8,20 @@ from boissipay import services
 from boissipay.models import ApiKey, DeadLetter, InboxEntry, OutboxEvent
 
 
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Pages of records nobody edits by hand (decisions, events, documents): staff read
+    them and act through the admin actions, which call the services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
@@ -44,21 +58,12 @@ class PublishedFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(ReadOnlyModelAdmin):
     list_display = ["position", "event_type", "aggregate_id", "occurred_at", "published_at", "attempts", "last_error"]
     list_filter = [PublishedFilter, "topic", "event_type"]
     search_fields = ["=id", "=aggregate_id", "event_type"]
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]
     date_hierarchy = "occurred_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         pending = OutboxEvent.objects.filter(published_at__isnull=True, dead_lettered_at__isnull=True)

@@ -33,13 +33,14 @@ class Handler:
 _handlers: dict[str, list[Handler]] = defaultdict(list)
 
 
-def handles(event_type: str, *, context: str) -> Callable:
-    """Register the decorated function as `context`'s handler of `event_type`."""
+def handles(*event_types: str, context: str) -> Callable:
+    """Register the decorated function as `context`'s handler of each of `event_types`."""
 
     def register(func: Callable[[EventMessage], None]) -> Callable[[EventMessage], None]:
         name = f"{func.__module__}.{func.__qualname__}"
-        if not any(handler.name == name for handler in _handlers[event_type]):
-            _handlers[event_type].append(Handler(name, context, event_type, func))
+        for event_type in event_types:
+            if not any(handler.name == name for handler in _handlers[event_type]):
+                _handlers[event_type].append(Handler(name, context, event_type, func))
         return func
 
     return register

@@ -139,3 +139,6 @@ ALL_EVENTS = (
     SubscriberRegistered,
     SubscriberRemoved,
 )
+
+# The events that carry the contract's whole state (all but the customer's registration).
+CONTRACT_STATE_EVENTS = tuple(event for event in ALL_EVENTS if issubclass(event, ContractEvent))

@@ -9,22 +9,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from invoicing import services
 from invoicing.models import BillableOperation, BillingRun, Invoice, InvoicingContract
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BillingRunForm(forms.Form):
@@ -53,7 +43,7 @@ def _queue_run(request, *, period, contract_reference="", dry_run=False) -> Bill
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(ReadOnlyAdmin):
+class BillingRunAdmin(ReadOnlyModelAdmin):
     list_display = [
         "created_at",
         "period_display",
@@ -132,7 +122,7 @@ class PeriodFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(ReadOnlyModelAdmin):
     list_display = [
         "number",
         "kind",
@@ -207,7 +197,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(InvoicingContract)
-class InvoicingContractAdmin(ReadOnlyAdmin):
+class InvoicingContractAdmin(ReadOnlyModelAdmin):
     list_display = ["reference", "buyer_name", "currency", "payment_terms_days", "mandate_reference"]
     search_fields = ["reference", "=contract_id", "buyer__legal_name"]
 
@@ -217,7 +207,7 @@ class InvoicingContractAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BillableOperation)
-class BillableOperationAdmin(ReadOnlyAdmin):
+class BillableOperationAdmin(ReadOnlyModelAdmin):
     list_display = ["decided_at", "external_ref", "type", "amount_display", "period", "invoice"]
     list_filter = [("invoice", admin.EmptyFieldListFilter), "type", "period"]
     search_fields = ["external_ref", "=operation_id", "=contract_id", "purchase_order"]

@@ -3,22 +3,17 @@
 from billing.events import PurchaseAccepted, RefundAccepted
 from boissipay.bus import handles
 from boissipay.events import EventMessage
-from contracts.events import ALL_EVENTS as CONTRACT_EVENTS
-from contracts.events import ContractEvent
+from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing import services
 from payments.events import PaymentFailed, PaymentSucceeded
 
 CONTEXT = "invoicing"
 
 
+@handles(*(event.event_type for event in CONTRACT_STATE_EVENTS), context=CONTEXT)
 def apply_contract_event(message: EventMessage) -> None:
     """Every contract event carries the contract's whole state: keep the newest."""
     services.apply_contract_state(state=message.data["contract"])
-
-
-for _event in CONTRACT_EVENTS:
-    if issubclass(_event, ContractEvent):
-        handles(_event.event_type, context=CONTEXT)(apply_contract_event)
 
 
 @handles(PurchaseAccepted.event_type, context=CONTEXT)

@@ -6,21 +6,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
 
+from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import services
 from payments.models import Payment, PaymentItem, PaymentLog
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LogInline(admin.TabularInline):
@@ -43,7 +33,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyModelAdmin):
     list_display = [
         "invoice_number",
         "contract_reference",
@@ -101,7 +91,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentLog)
-class PaymentLogAdmin(ReadOnlyAdmin):
+class PaymentLogAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "kind", "payment", "summary", "provider_event_id"]
     list_filter = ["kind"]
     search_fields = ["=provider_event_id", "summary", "payment__invoice_number"]
@@ -109,7 +99,7 @@ class PaymentLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentItem)
-class PaymentItemAdmin(ReadOnlyAdmin):
+class PaymentItemAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "external_ref", "operation_type", "amount_display", "status", "invoice_id"]
     list_filter = ["status", "operation_type", "currency"]
     search_fields = ["external_ref", "=operation_id", "=contract_id", "=invoice_id"]
