@@ -338,3 +338,19 @@ def test_round_trip_collection_to_a_sepa_file_then_the_banks_answer(db, sepa_set
     assert summary_count(import_statuses(answers), "applied") == 1
     payment.refresh_from_db()
     assert payment.status == "pending" and payment.failure_reason == "AM04 Insufficient funds"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "today", "expected"),
+    [
+        (dt.date(2026, 12, 1), dt.date(2026, 11, 21), dt.date(2026, 12, 1)),  # far enough ahead
+        (dt.date(2026, 11, 23), dt.date(2026, 11, 23), dt.date(2026, 11, 24)),  # due today: tomorrow at best
+        (dt.date(2026, 11, 20), dt.date(2026, 11, 20), dt.date(2026, 11, 23)),  # a Friday: after the weekend
+        (dt.date(2026, 12, 24), dt.date(2026, 12, 24), dt.date(2026, 12, 28)),  # Christmas and St Stephen's Day
+        (dt.date(2027, 3, 26), dt.date(2027, 3, 20), dt.date(2027, 3, 30)),  # Good Friday, Easter Monday
+    ],
+)
+def test_a_debit_is_never_collected_before_the_next_target_business_day(wanted, today, expected):
+    from payments.gateways.sepa_file import earliest_collection_date
+
+    assert earliest_collection_date(wanted, today) == expected
