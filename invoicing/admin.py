@@ -208,10 +208,10 @@ class InvoicingContractAdmin(ReadOnlyModelAdmin):
 
 @admin.register(BillableOperation)
 class BillableOperationAdmin(ReadOnlyModelAdmin):
-    list_display = ["decided_at", "external_ref", "type", "amount_display", "period", "invoice"]
-    list_filter = [("invoice", admin.EmptyFieldListFilter), "type", "period"]
+    list_display = ["decided_at", "external_ref", "type", "amount_display", "period", "batch"]
+    list_filter = [("batch__invoice", admin.EmptyFieldListFilter), "type", "period"]
     search_fields = ["external_ref", "=operation_id", "=contract_id", "purchase_order"]
-    list_select_related = ["invoice"]
+    list_select_related = ["batch"]
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, operation):

@@ -5,6 +5,7 @@ changes go through `invoicing.services` only."""
 import uuid
 
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Now
 
 
@@ -132,12 +133,43 @@ class InvoiceSequence(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+class BillingBatch(models.Model):
+    """The accepted operations of one contract and month waiting for their invoice.
+
+    Taking an operation in locks the open batch of its contract and month FOR SHARE; the
+    billing run locks it FOR UPDATE, then seals it by attaching it to the invoice. So the
+    run waits for operations being taken in, and an operation arriving after the seal
+    opens a new batch, billed by the next run. Attaching a batch, not each operation,
+    keeps the run's writes proportional to the contracts, not to the operations."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contract_id = models.UUIDField()
+    period = models.DateField(help_text="First day of the Paris month of its operations.")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract_id", "period"], condition=Q(invoice__isnull=True), name="one_open_batch_per_month"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["period"], name="billingbatch_open", condition=Q(invoice__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract_id} {self.period:%Y-%m} ({'invoiced' if self.invoice_id else 'open'})"
+
+
 class BillableOperation(models.Model):
-    """An accepted purchase or refund, from billing's events, waiting for (or carried
-    by) an invoice. Amounts are signed: a refund is negative."""
+    """An accepted purchase or refund, from billing's events, in the batch of its contract
+    and month. Amounts are signed: a refund is negative. Never updated once taken in."""
 
     operation_id = models.UUIDField(primary_key=True)
-    contract_id = models.UUIDField()
+    contract_id = models.UUIDField(db_index=True)
+    batch = models.ForeignKey(BillingBatch, on_delete=models.PROTECT, related_name="operations")
     type = models.CharField(max_length=8)
     external_ref = models.CharField(max_length=100)
     purchase_order = models.CharField(max_length=100, blank=True, default="")
@@ -150,19 +182,14 @@ class BillableOperation(models.Model):
     vat_breakdown = models.JSONField(default=list, help_text="[{rate, base, vat}], signed")
     decided_at = models.DateTimeField()
     period = models.DateField(help_text="First day of the Paris month the operation was decided in.")
-    # No index on invoice_id, and none whose condition names it: attaching an operation to
-    # its invoice is then a HOT update (the table is filled to 50 % for room), which keeps
-    # the billing run close to a bare aggregation. Lines are found by contract first.
-    invoice = models.ForeignKey(
-        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="lines", db_index=False
-    )
     received_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
         ordering = ["decided_at"]
-        indexes = [
-            models.Index(fields=["contract_id", "period"], name="billable_contract_period"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.external_ref}"
+
+    @property
+    def invoice(self) -> Invoice | None:
+        return self.batch.invoice

@@ -1,11 +1,12 @@
 """Commands of the invoicing context: the monthly billing run, sending invoices, and
 keeping invoicing's read models up to date from contract and billing events.
 
-The run is set-based: each chunk of contracts is invoiced by a handful of SQL
-statements in one transaction (operations locked, invoices inserted, numbers taken,
-operations attached, events recorded), so its cost grows with the number of contracts,
-not with one query per operation. A crash loses at most the chunk in flight, which the
-next run redoes; an operation is attached to one invoice only, by its row lock."""
+The run is set-based: each chunk of contracts is invoiced by a few SQL statements in
+one transaction (the open batches of operations locked, invoices inserted and numbered
+from their sums, the batches sealed, events recorded), so its cost grows with the number
+of contracts, not with one query per operation. A crash loses at most the chunk in
+flight, which the next run redoes; an operation belongs to one batch, which belongs to
+one invoice at most."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from invoicing import documents
 from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent
 from invoicing.models import (
     BillableOperation,
+    BillingBatch,
     BillingRun,
     BillingRunStatus,
     Invoice,
@@ -105,27 +107,56 @@ def record_billable_operation(*, operation: dict) -> None:
         for order in operation["orders"]
     )
     kind = "Refund" if sign < 0 else "Purchase"
-    row = BillableOperation(
-        operation_id=operation["operation_id"],
-        contract_id=operation["contract_id"],
-        type=operation["type"],
-        external_ref=operation["external_ref"],
-        purchase_order=operation["purchase_order"],
-        cost_centre=operation["cost_centre"],
-        description=f"{kind} {operation['external_ref']} — {orders}"[:500],
-        currency=operation["currency"],
-        amount_excl_tax=sign * operation["amount_excl_tax"],
-        vat_amount=sign * operation["vat_amount"],
-        amount=sign * operation["amount"],
-        vat_breakdown=[
-            {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
-            for line in operation["vat_breakdown"]
-        ],
-        decided_at=decided_at,
-        period=decided_at.astimezone(PARIS).date().replace(day=1),
-    )
-    # One INSERT ... ON CONFLICT DO NOTHING: no read first, no savepoint.
-    BillableOperation.objects.bulk_create([row], ignore_conflicts=True)
+    period = decided_at.astimezone(PARIS).date().replace(day=1)
+    with transaction.atomic():
+        batch_id = _open_batch(operation["contract_id"], period)
+        row = BillableOperation(
+            operation_id=operation["operation_id"],
+            batch_id=batch_id,
+            contract_id=operation["contract_id"],
+            type=operation["type"],
+            external_ref=operation["external_ref"],
+            purchase_order=operation["purchase_order"],
+            cost_centre=operation["cost_centre"],
+            description=f"{kind} {operation['external_ref']} — {orders}"[:500],
+            currency=operation["currency"],
+            amount_excl_tax=sign * operation["amount_excl_tax"],
+            vat_amount=sign * operation["vat_amount"],
+            amount=sign * operation["amount"],
+            vat_breakdown=[
+                {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
+                for line in operation["vat_breakdown"]
+            ],
+            decided_at=decided_at,
+            period=period,
+        )
+        # One INSERT ... ON CONFLICT DO NOTHING: the same operation twice changes nothing.
+        BillableOperation.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def _open_batch(contract_id, period: dt.date):
+    """The open batch of this contract and month, locked FOR SHARE until the caller's
+    transaction ends (a billing run sealing it waits for it); opened when there is none."""
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT id FROM invoicing_billingbatch WHERE contract_id = %s AND period = %s AND invoice_id IS NULL "
+                "FOR SHARE",
+                [contract_id, period],
+            )
+            row = cursor.fetchone()
+            if row:
+                return row[0]
+            cursor.execute(
+                "INSERT INTO invoicing_billingbatch (id, contract_id, period, created_at) "
+                "VALUES (gen_random_uuid(), %s, %s, now()) "
+                "ON CONFLICT (contract_id, period) WHERE invoice_id IS NULL DO NOTHING RETURNING id",
+                [contract_id, period],
+            )
+            row = cursor.fetchone()
+            if row:
+                return row[0]
+            # Opened by a concurrent delivery meanwhile: take that one (its lock) instead.
 
 
 # --- the billing run ----------------------------------------------------------------------------
@@ -209,11 +240,11 @@ def execute_billing_run(*, run_id, progress: Callable[[int, int], None] | None =
 
 
 def _contracts_to_invoice(run: BillingRun) -> list:
-    operations = BillableOperation.objects.filter(invoice__isnull=True, period__lte=run.period)
+    batches = BillingBatch.objects.filter(invoice__isnull=True, period__lte=run.period)
     if run.contract_reference:
         ids = InvoicingContract.objects.filter(reference=run.contract_reference).values_list("contract_id", flat=True)
-        operations = operations.filter(contract_id__in=list(ids))
-    return sorted(operations.order_by().values_list("contract_id", flat=True).distinct())
+        batches = batches.filter(contract_id__in=list(ids))
+    return sorted(batches.order_by().values_list("contract_id", flat=True).distinct())
 
 
 def _invoice_all(run: BillingRun, progress: Callable[[int, int], None]) -> None:
@@ -264,8 +295,8 @@ def _tally(run: BillingRun, invoices: list[dict]) -> None:
 _UNBILLED_SUMS = """
     SELECT o.contract_id, o.currency, sum(o.amount_excl_tax)::bigint AS excl, sum(o.vat_amount)::bigint AS vat,
            sum(o.amount)::bigint AS incl, count(*) AS n
-    FROM invoicing_billableoperation o
-    WHERE o.invoice_id IS NULL AND o.period <= %(period)s AND o.contract_id = ANY(%(contracts)s)
+    FROM invoicing_billingbatch b JOIN invoicing_billableoperation o ON o.batch_id = b.id
+    WHERE b.invoice_id IS NULL AND b.period <= %(period)s AND b.contract_id = ANY(%(contracts)s)
     GROUP BY o.contract_id, o.currency
 """
 
@@ -286,45 +317,61 @@ def _preview_chunk(run: BillingRun, chunk: list) -> list[dict]:
         ]
 
 
+_LOCK_BATCHES = """
+SELECT b.id FROM invoicing_billingbatch b
+JOIN invoicing_invoicingcontract c ON c.contract_id = b.contract_id
+WHERE b.contract_id = ANY(%(contracts)s) AND b.invoice_id IS NULL AND b.period <= %(period)s
+ORDER BY b.id
+FOR UPDATE OF b
+"""
+
+# Run after _LOCK_BATCHES, as a statement of its own: its snapshot then holds every
+# operation the deliveries that held those batches were taking in.
 _ISSUE_INVOICES = """
-WITH targets AS (
-    SELECT c.contract_id, gen_random_uuid() AS invoice_id
-    FROM invoicing_invoicingcontract c WHERE c.contract_id = ANY(%(contracts)s)
-), attached AS (
-    -- Attaching is the lock: a concurrent run blocks on these rows, then skips them.
-    UPDATE invoicing_billableoperation b SET invoice_id = t.invoice_id
-    FROM targets t
-    WHERE b.contract_id = ANY(%(contracts)s) AND b.contract_id = t.contract_id
-      AND b.invoice_id IS NULL AND b.period <= %(period)s
-    RETURNING b.invoice_id, b.amount_excl_tax, b.vat_amount, b.amount, b.vat_breakdown
+WITH batches AS (
+    SELECT id, contract_id FROM invoicing_billingbatch WHERE id = ANY(%(batches)s)
+), targets AS (
+    SELECT contract_id, gen_random_uuid() AS invoice_id FROM batches GROUP BY contract_id
+), ops AS (
+    SELECT t.invoice_id, o.amount_excl_tax, o.vat_amount, o.amount, o.vat_breakdown
+    FROM invoicing_billableoperation o
+    JOIN batches b ON b.id = o.batch_id
+    JOIN targets t ON t.contract_id = b.contract_id
 ), sums AS (
     SELECT invoice_id, sum(amount_excl_tax)::bigint AS excl, sum(vat_amount)::bigint AS vat,
            sum(amount)::bigint AS incl, count(*) AS n
-    FROM attached GROUP BY invoice_id
+    FROM ops GROUP BY invoice_id
 ), rates AS (
-    SELECT a.invoice_id, e->>'rate' AS rate, sum((e->>'base')::bigint) AS base, sum((e->>'vat')::bigint) AS vat
-    FROM attached a CROSS JOIN LATERAL jsonb_array_elements(a.vat_breakdown) e
-    GROUP BY a.invoice_id, e->>'rate'
+    SELECT o.invoice_id, e->>'rate' AS rate, sum((e->>'base')::bigint) AS base, sum((e->>'vat')::bigint) AS vat
+    FROM ops o CROSS JOIN LATERAL jsonb_array_elements(o.vat_breakdown) e
+    GROUP BY o.invoice_id, e->>'rate'
 ), breakdown AS (
     SELECT invoice_id, jsonb_agg(jsonb_build_object('rate', rate, 'base', base, 'vat', vat) ORDER BY rate) AS lines
     FROM rates GROUP BY invoice_id
+), inserted AS (
+    INSERT INTO invoicing_invoice (
+        id, number, kind, contract_id, contract_reference, customer_id, buyer, period, issue_date, due_date,
+        currency, total_excl_tax, total_vat, total_incl_tax, vat_breakdown, operations_count, mandate_reference,
+        iban_masked, status, billing_run_id, pdf, created_at, sent_count)
+    SELECT s.invoice_id,
+           %(prefix)s || '-' || %(year)s || '-'
+               || lpad((%(base)s + row_number() OVER (ORDER BY c.reference))::text, 6, '0'),
+           CASE WHEN s.incl < 0 THEN 'credit_note' ELSE 'invoice' END, c.contract_id,
+           c.reference, c.customer_id, c.buyer, %(period)s, %(issue_date)s,
+           %(issue_date)s::date + c.payment_terms_days, c.currency, s.excl, s.vat, s.incl, b.lines, s.n,
+           c.mandate_reference, c.iban_masked, 'issued', %(run)s, '', now(), 0
+    FROM sums s
+    JOIN targets t ON t.invoice_id = s.invoice_id
+    JOIN invoicing_invoicingcontract c ON c.contract_id = t.contract_id
+    JOIN breakdown b ON b.invoice_id = s.invoice_id
+    RETURNING id, operations_count
+), sealed AS (
+    UPDATE invoicing_billingbatch bb SET invoice_id = t.invoice_id
+    FROM batches b JOIN targets t ON t.contract_id = b.contract_id
+    WHERE bb.id = b.id AND t.invoice_id IN (SELECT id FROM inserted)
+    RETURNING bb.id
 )
-INSERT INTO invoicing_invoice (
-    id, number, kind, contract_id, contract_reference, customer_id, buyer, period, issue_date, due_date,
-    currency, total_excl_tax, total_vat, total_incl_tax, vat_breakdown, operations_count, mandate_reference,
-    iban_masked, status, billing_run_id, pdf, created_at, sent_count)
-SELECT s.invoice_id,
-       %(prefix)s || '-' || %(year)s || '-'
-           || lpad((%(base)s + row_number() OVER (ORDER BY c.reference))::text, 6, '0'),
-       CASE WHEN s.incl < 0 THEN 'credit_note' ELSE 'invoice' END, c.contract_id,
-       c.reference, c.customer_id, c.buyer, %(period)s, %(issue_date)s,
-       %(issue_date)s::date + c.payment_terms_days, c.currency, s.excl, s.vat, s.incl, b.lines, s.n,
-       c.mandate_reference, c.iban_masked, 'issued', %(run)s, '', now(), 0
-FROM sums s
-JOIN targets t ON t.invoice_id = s.invoice_id
-JOIN invoicing_invoicingcontract c ON c.contract_id = t.contract_id
-JOIN breakdown b ON b.invoice_id = s.invoice_id
-RETURNING id, operations_count
+SELECT i.id, i.operations_count, (SELECT count(*) FROM sealed) FROM inserted i
 """
 
 
@@ -339,11 +386,15 @@ def _invoice_chunk(run: BillingRun, chunk: list, issue_date: dt.date) -> list[di
         )
         cursor.execute("SELECT last_number FROM invoicing_invoicesequence WHERE year = %s FOR UPDATE", [year])
         base = cursor.fetchone()[0]
+        cursor.execute(_LOCK_BATCHES, {"contracts": chunk, "period": run.period})
+        batches = [row[0] for row in cursor.fetchall()]
+        if not batches:
+            return []
         cursor.execute(
             _ISSUE_INVOICES,
             {
                 "period": run.period,
-                "contracts": chunk,
+                "batches": batches,
                 "issue_date": issue_date,
                 "run": run.pk,
                 "prefix": settings.INVOICE_NUMBER_PREFIX,
@@ -409,11 +460,8 @@ def invoice_state(invoice: Invoice) -> dict:
 
 
 def invoice_lines(invoice: Invoice):
-    """The invoice's lines, in date order. (Found through the contract's index: no index
-    on `invoice_id`, so that attaching operations to invoices stays a HOT update.)"""
-    return BillableOperation.objects.filter(contract_id=invoice.contract_id, invoice=invoice).order_by(
-        "decided_at", "operation_id"
-    )
+    """The invoice's lines (the operations of its batches), in date order."""
+    return BillableOperation.objects.filter(batch__invoice=invoice).order_by("decided_at", "operation_id")
 
 
 def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ class TestTheRun:
         [invoice] = Invoice.objects.all()
         assert (invoice.kind, invoice.status, invoice.number) == ("invoice", "issued", "BP-2026-000001")
         assert (invoice.issue_date, invoice.due_date) == (dt.date(2026, 11, 1), dt.date(2026, 12, 16))
-        lines = {line.operation_id: line for line in invoice.lines.all()}
+        lines = {line.operation_id: line for line in services.invoice_lines(invoice)}
         assert set(lines) == {first.pk, second.pk, refunded.pk}
         assert lines[refunded.pk].amount == -1_200
         assert (lines[first.pk].purchase_order, lines[first.pk].cost_centre) == ("PO-1", "C")
@@ -113,7 +114,7 @@ class TestTheRun:
         late = buy(contract, dt.date(2026, 10, 31), item(700))
         run(period="2026-11", day=dt.date(2026, 12, 1))
         assert BillableOperation.objects.get(pk=late.pk).invoice.period == dt.date(2026, 11, 1)
-        assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+        assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
 
     def test_operations_of_a_later_month_wait_for_their_own_run(self):
         contract = factories.billed_contract()
@@ -251,7 +252,7 @@ def test_two_runs_started_at_once_invoice_each_contract_once_with_gapless_number
     assert outcomes == ["completed", "completed"]
     assert Invoice.objects.count() == 12
     assert numbers() == [f"BP-2026-{n:06d}" for n in range(1, 13)]
-    assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+    assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
     assert sorted(queued_for_sending) == sorted(str(pk) for pk in Invoice.objects.values_list("pk", flat=True))
 
 
@@ -289,5 +290,60 @@ def test_a_run_killed_half_way_finishes_on_the_next_run_with_nothing_twice_and_n
 
     assert Invoice.objects.count() == 80
     assert numbers() == [f"BP-2026-{n:06d}" for n in range(1, 81)]
-    assert not BillableOperation.objects.filter(invoice__isnull=True).exists()
+    assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
     assert sorted(BillingRun.objects.values_list("status", flat=True)) == ["completed", "interrupted"]
+
+
+def test_an_operation_being_taken_in_while_the_run_seals_its_batch_is_billed_once(transactional_db, queued_for_sending):
+    """The run waits for a delivery holding the month's open batch, then bills what it
+    took in; nothing is lost between the two and nothing is billed twice."""
+    from django.db import transaction
+
+    contract = factories.contract()
+    first = buy(contract, dt.date(2026, 10, 5))
+    second_payload = services.BillableOperation.objects.get(pk=first.pk)  # a template to take a second one in
+    taken_in = threading.Event()
+    release = threading.Event()
+    second_id = uuid.uuid4()
+
+    def deliver_slowly():
+        try:
+            with transaction.atomic():
+                services.record_billable_operation(
+                    operation={
+                        "operation_id": str(second_id),
+                        "contract_id": str(contract.pk),
+                        "type": "purchase",
+                        "external_ref": "BKG-SLOW",
+                        "purchase_order": "",
+                        "cost_centre": "",
+                        "currency": "EUR",
+                        "amount_excl_tax": 700,
+                        "vat_amount": 0,
+                        "amount": 700,
+                        "vat_breakdown": [{"rate": "0.00", "base": 700, "vat": 0}],
+                        "orders": [{"reference": "ORD-S", "items": [{"label": "x", "quantity": 1}]}],
+                        "decided_at": second_payload.decided_at.isoformat(),
+                    }
+                )
+                taken_in.set()
+                release.wait(10)  # still holding the batch FOR SHARE
+        finally:
+            connection.close()
+
+    delivery = threading.Thread(target=deliver_slowly)
+    delivery.start()
+    assert taken_in.wait(10)
+    outcome = []
+    runner = threading.Thread(target=lambda: (outcome.append(run().status), connection.close()))
+    runner.start()
+    runner.join(1.0)
+    assert runner.is_alive(), "the run must wait for the delivery holding the batch"
+    release.set()
+    delivery.join(10)
+    runner.join(30)
+
+    assert outcome == ["completed"]
+    [invoice] = Invoice.objects.all()
+    assert (invoice.operations_count, invoice.total_incl_tax) == (2, first.amount + 700)
+    assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
