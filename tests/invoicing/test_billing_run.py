@@ -301,7 +301,7 @@ def test_an_operation_being_taken_in_while_the_run_seals_its_batch_is_billed_onc
 
     contract = factories.contract()
     first = buy(contract, dt.date(2026, 10, 5))
-    second_payload = services.BillableOperation.objects.get(pk=first.pk)  # a template to take a second one in
+    second_payload = BillableOperation.objects.get(pk=first.pk)  # a template to take a second one in
     taken_in = threading.Event()
     release = threading.Event()
     second_id = uuid.uuid4()
