@@ -250,6 +250,16 @@ class OutboxRelay:
 
     # --- loop -----------------------------------------------------------------------------
 
+    def seconds_until_a_lease_ends(self) -> float | None:
+        """How long until the first unpublished row's lease ends; None when none is leased."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extract(epoch FROM min(leased_until) - now()) FROM boissipay_outboxevent "
+                "WHERE published_at IS NULL AND dead_lettered_at IS NULL AND leased_until > now()"
+            )
+            seconds = cursor.fetchone()[0]
+        return None if seconds is None else max(0.0, float(seconds))
+
     def run(self, *, once: bool = False, stop: threading.Event | None = None, idle_sleep: float = 0.2) -> RelayStats:
         stop = stop or threading.Event()
         while not stop.is_set():
@@ -263,7 +273,13 @@ class OutboxRelay:
             self.dispatch_pending()
             if claimed == 0:
                 if once:
-                    break
+                    # Draining: rows leased by a relay that died (or is finishing) come
+                    # back when their lease ends; wait for that rather than leave them.
+                    wait = self.seconds_until_a_lease_ends()
+                    if wait is None:
+                        break
+                    stop.wait(min(wait, self.lease_seconds) + 0.05)
+                    continue
                 stop.wait(idle_sleep)
         self.close()
         return self.stats
