@@ -6,6 +6,7 @@ from django.db.models import F
 from django.db.models.functions import TruncMonth
 
 from billing.models import ContractAccount, Operation
+from billing.selectors import month_bounds
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.clock import PARIS
 from boissipay.money import format_money
@@ -29,8 +30,6 @@ class MonthFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        from billing.selectors import month_bounds
-
         start, end = month_bounds(self.value())
         return queryset.filter(decided_at__gte=start, decided_at__lt=end)
 

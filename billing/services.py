@@ -21,6 +21,7 @@ from billing.models import ContractAccount, Operation, OperationStatus, Operatio
 from boissipay import outbox
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
+from boissipay.readmodel import keep_newest
 
 CENT = Decimal("0.01")
 
@@ -295,21 +296,7 @@ def apply_contract_state(*, state: dict) -> bool:
         "subscriber_refs": sorted(s["external_ref"] for s in state["subscribers"]),
         "contract_version": state["version"],
     }
-    with transaction.atomic():
-        account = ContractAccount.objects.select_for_update().filter(pk=state["contract_id"]).first()
-        if account is None:
-            try:
-                with transaction.atomic():
-                    ContractAccount.objects.create(contract_id=state["contract_id"], **fields)
-                return True
-            except IntegrityError:  # created concurrently by another delivery path
-                account = ContractAccount.objects.select_for_update().get(pk=state["contract_id"])
-        if account.contract_version >= state["version"]:
-            return False
-        for name, value in fields.items():
-            setattr(account, name, value)
-        account.save()
-        return True
+    return keep_newest(ContractAccount, pk=state["contract_id"], version_field="contract_version", fields=fields)
 
 
 def _date_or_none(value: str | None) -> dt.date | None:
@@ -323,41 +310,41 @@ def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list) ->
     """The invoice carrying these operations was sent: they move from unbilled to
     invoiced-unpaid. Operations already marked are left alone, so a repeated event
     counts nothing twice. Returns how many operations moved."""
-    with transaction.atomic():
-        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
-        operations = list(
-            Operation.objects.select_for_update()
-            .filter(pk__in=operation_ids, contract_id=contract_id, settlement=Settlement.UNBILLED)
-            .only("id", "type", "amount")
-        )
-        if not operations:
-            return 0
-        Operation.objects.filter(pk__in=[op.pk for op in operations]).update(
-            settlement=Settlement.INVOICED, invoice_id=invoice_id
-        )
-        if account is not None:
-            moved = sum(op.signed_amount for op in operations)
-            account.unbilled -= moved
-            account.invoiced_unpaid += moved
-            account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
-        return len(operations)
+    return _settle(
+        contract_id,
+        Operation.objects.filter(pk__in=operation_ids, settlement=Settlement.UNBILLED),
+        to=Settlement.INVOICED,
+        invoice_id=invoice_id,
+    )
 
 
 def mark_invoice_paid(*, contract_id, invoice_id) -> int:
     """The invoice's collection succeeded: its operations are paid and no longer count in
     the outstanding balance, which frees that much credit. A repeated event changes
     nothing. Returns how many operations were settled."""
+    return _settle(
+        contract_id,
+        Operation.objects.filter(invoice_id=invoice_id, settlement=Settlement.INVOICED),
+        to=Settlement.PAID,
+    )
+
+
+def _settle(contract_id, operations, *, to: str, invoice_id=None) -> int:
+    """Move the contract's `operations` one step on their way to being paid, and their
+    amount out of the balance bucket they leave (into the next one, if any)."""
     with transaction.atomic():
         account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
-        operations = list(
-            Operation.objects.select_for_update()
-            .filter(contract_id=contract_id, invoice_id=invoice_id, settlement=Settlement.INVOICED)
-            .only("id", "type", "amount")
-        )
-        if not operations:
+        moving = list(operations.filter(contract_id=contract_id).select_for_update().only("id", "type", "amount"))
+        if not moving:
             return 0
-        Operation.objects.filter(pk__in=[op.pk for op in operations]).update(settlement=Settlement.PAID)
+        changes = {"settlement": to} | ({"invoice_id": invoice_id} if invoice_id else {})
+        Operation.objects.filter(pk__in=[op.pk for op in moving]).update(**changes)
         if account is not None:
-            account.invoiced_unpaid -= sum(op.signed_amount for op in operations)
-            account.save(update_fields=["invoiced_unpaid", "updated_at"])
-        return len(operations)
+            amount = sum(op.signed_amount for op in moving)
+            if to == Settlement.INVOICED:
+                account.unbilled -= amount
+                account.invoiced_unpaid += amount
+            else:
+                account.invoiced_unpaid -= amount
+            account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
+        return len(moving)

@@ -16,8 +16,7 @@ def apply_contract_event(message: EventMessage) -> None:
     services.apply_contract_state(state=message.data["contract"])
 
 
-@handles(PurchaseAccepted.event_type, context=CONTEXT)
-@handles(RefundAccepted.event_type, context=CONTEXT)
+@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT)
 def take_in_accepted_operation(message: EventMessage) -> None:
     """An accepted operation waits for the billing run of its month."""
     services.record_billable_operation(operation=message.data["operation"])

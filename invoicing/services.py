@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from boissipay import outbox
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
+from boissipay.readmodel import keep_newest
 from invoicing import documents
 from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent
 from invoicing.models import (
@@ -80,21 +81,7 @@ def apply_contract_state(*, state: dict) -> bool:
         "iban_masked": mandate.get("iban_masked", "") if mandate.get("status") == "active" else "",
         "contract_version": state["version"],
     }
-    with transaction.atomic():
-        current = InvoicingContract.objects.select_for_update().filter(pk=state["contract_id"]).first()
-        if current is None:
-            try:
-                with transaction.atomic():
-                    InvoicingContract.objects.create(contract_id=state["contract_id"], **fields)
-                return True
-            except IntegrityError:
-                current = InvoicingContract.objects.select_for_update().get(pk=state["contract_id"])
-        if current.contract_version >= state["version"]:
-            return False
-        for name, value in fields.items():
-            setattr(current, name, value)
-        current.save()
-        return True
+    return keep_newest(InvoicingContract, pk=state["contract_id"], version_field="contract_version", fields=fields)
 
 
 def record_billable_operation(*, operation: dict) -> None:

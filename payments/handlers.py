@@ -9,8 +9,7 @@ from payments import services
 CONTEXT = "payments"
 
 
-@handles(PurchaseAccepted.event_type, context=CONTEXT)
-@handles(RefundAccepted.event_type, context=CONTEXT)
+@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT)
 def record_pending_item(message: EventMessage) -> None:
     """Each accepted operation becomes a pending payment item, settled by the collection
     of the invoice that bills it."""

@@ -7,7 +7,13 @@ from rest_framework import serializers
 
 from billing.models import Operation, OperationType
 from boissipay.api.schema import ProblemSerializer
-from boissipay.api.serializers import MoneyAmountField, QueryFilterSerializer, StrictInputSerializer
+from boissipay.api.serializers import (
+    MoneyAmountField,
+    QueryFilterSerializer,
+    StrictInputSerializer,
+    StrictIntegerField,
+    VatLineSerializer,
+)
 
 MAX_OPERATION_AMOUNT = 10**15  # minor units; anything above is a typo, not a booking
 VAT_RATE = re.compile(r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
@@ -23,13 +29,6 @@ class VatRateField(serializers.CharField):
 
     def to_representation(self, value):
         return str(value)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ItemCreateSerializer(StrictInputSerializer):
@@ -94,12 +93,6 @@ class ItemSerializer(serializers.Serializer):
 class OrderSerializer(serializers.Serializer):
     reference = serializers.CharField()
     items = ItemSerializer(many=True)
-
-
-class VatLineSerializer(serializers.Serializer):
-    rate = serializers.CharField()
-    base = serializers.IntegerField()
-    vat = serializers.IntegerField()
 
 
 class OperationSerializer(serializers.ModelSerializer):

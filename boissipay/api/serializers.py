@@ -29,18 +29,30 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class MoneyAmountField(serializers.IntegerField):
-    """An amount in integer minor units (cents). Floats and numeric strings are refused."""
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: floats, booleans and numeric strings are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MoneyAmountField(StrictIntegerField):
+    """An amount in integer minor units (cents)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", 10**15)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+
+class VatLineSerializer(serializers.Serializer):
+    """One VAT rate's share of an amount: rate in percent ("20.00"), base and VAT in minor units."""
+
+    rate = serializers.CharField()
+    base = serializers.IntegerField()
+    vat = serializers.IntegerField()
 
 
 class QueryFilterSerializer(serializers.Serializer):

@@ -2,17 +2,16 @@
 
 from rest_framework import serializers
 
-from boissipay.api.serializers import QueryFilterSerializer, StrictBooleanField, StrictInputSerializer
+from boissipay.api.serializers import (
+    QueryFilterSerializer,
+    StrictBooleanField,
+    StrictInputSerializer,
+    VatLineSerializer,
+)
 from boissipay.clock import PARIS
 from invoicing.models import BillableOperation, BillingRun, Invoice
 
 PERIOD = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
-
-
-class VatLineSerializer(serializers.Serializer):
-    rate = serializers.CharField()
-    base = serializers.IntegerField()
-    vat = serializers.IntegerField()
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
