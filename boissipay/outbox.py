@@ -68,3 +68,43 @@ def record_all(events: list[DomainEvent]) -> list[OutboxEvent]:
     if positions:
         transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
     return rows
+
+
+def record_query(event_class: type[DomainEvent], query: str, params: dict) -> list[int]:
+    """`record_all()` for events built by the database: `query` selects one row per event,
+    `(aggregate_id text, payload jsonb)`, in the order they are to be published. For
+    set-based services whose events would otherwise be read back row by row into Python
+    only to be written again; the payload must be what `event_class(...).payload()` gives
+    (the context tests it). `params` are the query's named parameters. Returns the outbox
+    positions, in order."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("record_query() must run inside the service's transaction")
+    from boissipay import bus
+
+    local = bool(bus.inprocess_handlers(event_class.event_type))
+    outbox_params = {
+        "outbox_topic": topic_for(event_class.context),
+        "outbox_aggregate_type": event_class.aggregate_type,
+        "outbox_event_type": event_class.event_type,
+        "outbox_version": event_class.version,
+        "outbox_local": local,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {OutboxEvent._meta.db_table} (id, topic, aggregate_type, aggregate_id, event_type,
+                schema_version, payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts)
+            SELECT gen_random_uuid(), %(outbox_topic)s, %(outbox_aggregate_type)s, q.aggregate_id,
+                   %(outbox_event_type)s, %(outbox_version)s, q.payload, now(), 0, '',
+                   CASE WHEN %(outbox_local)s THEN NULL ELSE now() END, 0
+            FROM ({query}) AS q(aggregate_id, payload)
+            RETURNING position
+            """,
+            {**params, **outbox_params},
+        )
+        positions = sorted(row[0] for row in cursor.fetchall())
+    if local and positions:
+        # As record(): the in-process handlers get them after commit (or the relay, later).
+        transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
+    return positions

@@ -134,18 +134,24 @@ class InvoiceSequence(models.Model):
 
 
 class BillingBatch(models.Model):
-    """The accepted operations of one contract and month waiting for their invoice.
+    """The accepted operations of one contract and month waiting for their invoice, with
+    their running totals.
 
-    Taking an operation in locks the open batch of its contract and month FOR SHARE; the
-    billing run locks it FOR UPDATE, then seals it by attaching it to the invoice. So the
-    run waits for operations being taken in, and an operation arriving after the seal
-    opens a new batch, billed by the next run. Attaching a batch, not each operation,
-    keeps the run's writes proportional to the contracts, not to the operations."""
+    Taking an operation in locks the open batch of its contract and month, inserts the
+    operation and adds it to the batch's totals and VAT lines, in one transaction; the
+    billing run locks the batch FOR UPDATE, invoices its totals, then seals it by attaching
+    it to the invoice. So the run waits for operations being taken in, an operation
+    arriving after the seal opens a new batch, billed by the next run, and the run reads
+    and writes per contract, not per operation."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     contract_id = models.UUIDField()
     period = models.DateField(help_text="First day of the Paris month of its operations.")
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
+    operations_count = models.PositiveIntegerField(default=0, db_default=0)
+    total_excl_tax = models.BigIntegerField(default=0, db_default=0, help_text="Signed sum of its operations.")
+    total_vat = models.BigIntegerField(default=0, db_default=0)
+    total_incl_tax = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
@@ -161,6 +167,21 @@ class BillingBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contract_id} {self.period:%Y-%m} ({'invoiced' if self.invoice_id else 'open'})"
+
+
+class BillingBatchVat(models.Model):
+    """A batch's VAT at one rate: the signed sums of its operations' VAT lines."""
+
+    batch = models.ForeignKey(BillingBatch, on_delete=models.CASCADE, related_name="vat_lines")
+    rate = models.CharField(max_length=6)
+    base = models.BigIntegerField()
+    vat = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "rate"], name="one_vat_line_per_rate")]
+
+    def __str__(self) -> str:
+        return f"{self.rate}%: {self.base} / {self.vat}"
 
 
 class BillableOperation(models.Model):

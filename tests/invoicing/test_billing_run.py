@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from boissipay.clock import PARIS
 from invoicing import services
-from invoicing.models import BillableOperation, BillingRun, Invoice
+from invoicing.models import BillableOperation, BillingBatch, BillingRun, Invoice
 from tests import eventkit, factories
 from tests.factories import delivered, item, operation_request
 
@@ -170,6 +170,68 @@ class TestTheRun:
         with CaptureQueriesContext(connection) as many_operations:
             run(contract_reference=many.reference)
         assert len(many_operations) == len(one_operation)
+
+    def test_an_operation_delivered_twice_is_counted_once_in_the_batch_and_the_invoice(self):
+        from billing.events import PurchaseAccepted
+        from boissipay.models import OutboxEvent
+
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3), item(10_000, vat_rate="20"), item(3_000, vat_rate="20"))
+        buy(contract, dt.date(2026, 10, 4), item(5_000, vat_rate="10"))
+        for event in OutboxEvent.objects.filter(event_type=PurchaseAccepted.event_type):
+            services.record_billable_operation(operation=event.payload["operation"])  # a redelivery
+
+        batch = BillingBatch.objects.get(contract_id=contract.pk)
+        assert (batch.operations_count, batch.total_incl_tax) == (2, 12_000 + 3_600 + 5_500)
+        run()
+        [invoice] = Invoice.objects.all()
+        assert invoice.vat_breakdown == [
+            {"rate": "10.00", "base": 5_000, "vat": 500},
+            {"rate": "20.00", "base": 13_000, "vat": 2_600},
+        ]
+        assert (invoice.operations_count, invoice.total_incl_tax) == (2, 12_000 + 3_600 + 5_500)
+
+    def test_the_invoice_totals_are_the_sums_of_its_lines(self):
+        """The run invoices the totals its batches kept as operations came in: they must be
+        the sums of the lines the invoice shows, whatever the mix of months, rates and refunds."""
+        contract = factories.billed_contract()
+        september = buy(contract, dt.date(2026, 9, 28), item(8_000, vat_rate="5.5"))
+        buy(contract, dt.date(2026, 10, 1), item(1_234, vat_rate="20"), item(99, vat_rate="10"))
+        give_back(contract, september, dt.date(2026, 10, 2), 3_000)
+        buy(contract, dt.date(2026, 10, 31), item(45_678, vat_rate="0"))
+
+        run()  # September's batch was left open: this run bills it with October's
+
+        [invoice] = Invoice.objects.all()
+        lines = list(services.invoice_lines(invoice))
+        assert invoice.operations_count == len(lines) == 4
+        assert invoice.total_excl_tax == sum(line.amount_excl_tax for line in lines)
+        assert invoice.total_vat == sum(line.vat_amount for line in lines)
+        assert invoice.total_incl_tax == sum(line.amount for line in lines)
+        rates = {}
+        for line in lines:
+            for vat in line.vat_breakdown:
+                base, amount = rates.get(vat["rate"], (0, 0))
+                rates[vat["rate"]] = (base + vat["base"], amount + vat["vat"])
+        assert {vat["rate"]: (vat["base"], vat["vat"]) for vat in invoice.vat_breakdown} == rates
+
+    def test_the_issued_event_built_by_the_database_is_the_one_the_event_class_gives(self):
+        from boissipay.models import OutboxEvent
+        from invoicing.events import InvoiceIssued
+
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 10, 3), item(10_000, vat_rate="20"), item(5_000, vat_rate="10"))
+        run()
+        [invoice] = Invoice.objects.all()
+        [row] = OutboxEvent.objects.filter(event_type=InvoiceIssued.event_type)
+        invoice.status = "issued"  # as it was when the event was recorded (mailing may have followed)
+        expected = InvoiceIssued(contract_id=invoice.contract_id, invoice=services.invoice_state(invoice))
+        assert row.payload == expected.payload()
+        assert (row.topic, row.aggregate_id, row.schema_version) == (
+            "boissipay.invoicing.v1",
+            str(contract.pk),
+            InvoiceIssued.version,
+        )
 
     def test_invoices_issued_events_are_recorded_with_the_invoice(self):
         from boissipay.event_schemas import validate_event
@@ -327,7 +389,7 @@ def test_an_operation_being_taken_in_while_the_run_seals_its_batch_is_billed_onc
                     }
                 )
                 taken_in.set()
-                release.wait(10)  # still holding the batch FOR SHARE
+                release.wait(10)  # still holding the batch
         finally:
             connection.close()
 

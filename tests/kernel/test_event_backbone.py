@@ -6,15 +6,19 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from django.db import connection, transaction
 
 from boissipay import bus, services
 from boissipay.consumer import ContextConsumer
+from boissipay.events import DomainEvent
 from boissipay.models import DeadLetter, InboxEntry, OutboxEvent
-from boissipay.outbox import record
+from boissipay.outbox import record, record_query
 from boissipay.relay import OutboxRelay
 from contracts import events as contract_events
 from tests import eventkit, factories
@@ -54,6 +58,46 @@ def test_an_event_cannot_be_recorded_outside_a_transaction(db):
             record(contract_events.ContractReactivated(contract_id=factories.contract().pk, contract={}))
         finally:
             transaction.get_connection().in_atomic_block = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThingHappened(DomainEvent):
+    context: ClassVar[str] = TEST_CONTEXT
+    event_type: ClassVar[str] = "test.thing.happened"
+    contract_id: uuid.UUID
+    n: int
+
+
+THINGS_SQL = """
+SELECT contract_id::text, jsonb_build_object('contract_id', contract_id::text, 'n', n)
+FROM unnest(%(contracts)s::uuid[], %(numbers)s::int[]) AS t(contract_id, n) ORDER BY n
+"""
+
+
+def test_events_built_by_the_database_are_recorded_and_delivered_like_the_others(effects_table, settings):
+    settings.EVENT_FEED = {**settings.EVENT_FEED, TEST_CONTEXT: "inprocess"}
+    contracts = [uuid.uuid4() for _ in range(3)]
+    with transaction.atomic():
+        positions = record_query(ThingHappened, THINGS_SQL, {"contracts": contracts, "numbers": [3, 1, 2]})
+        assert eventkit.effects() == []  # not before commit
+    rows = list(OutboxEvent.objects.filter(position__in=positions).order_by("position"))
+    assert [row.payload["n"] for row in rows] == [1, 2, 3]
+    assert rows[0].payload == ThingHappened(contract_id=contracts[1], n=1).payload()
+    assert {(row.topic, row.event_type, row.aggregate_id) for row in rows} == {
+        ("boissipay.audit.v1", "test.thing.happened", str(contract)) for contract in contracts
+    }
+    assert [position for _, _, position in eventkit.effects()] == [1, 2, 3]  # handled after commit, in order
+    assert all(row.dispatched_at is not None for row in OutboxEvent.objects.filter(position__in=positions))
+
+
+def test_events_built_by_the_database_cannot_be_recorded_outside_a_transaction(db):
+    transaction.get_connection().in_atomic_block = False
+    try:
+        with pytest.raises(transaction.TransactionManagementError):
+            record_query(ThingHappened, THINGS_SQL, {"contracts": [uuid.uuid4()], "numbers": [1]})
+    finally:
+        transaction.get_connection().in_atomic_block = True
+    assert not OutboxEvent.objects.exists()
 
 
 def test_in_process_handlers_receive_the_event_after_commit(effects_table, settings):
