@@ -409,3 +409,62 @@ def test_an_operation_being_taken_in_while_the_run_seals_its_batch_is_billed_onc
     [invoice] = Invoice.objects.all()
     assert (invoice.operations_count, invoice.total_incl_tax) == (2, first.amount + 700)
     assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
+
+
+def test_operations_taken_in_at_once_each_count_once_in_their_batch(transactional_db):
+    """Deliveries racing for one contract's month, each operation delivered three times:
+    the batch counts every operation once, and its totals and VAT lines are their sums."""
+    contract_id = str(uuid.uuid4())
+    operations = [
+        {
+            "operation_id": str(uuid.uuid4()),
+            "contract_id": contract_id,
+            "type": "refund" if n % 4 == 0 else "purchase",
+            "external_ref": f"BKG-RACE-{n}",
+            "purchase_order": "",
+            "cost_centre": "",
+            "currency": "EUR",
+            "amount_excl_tax": 1_000 + n,
+            "vat_amount": 100 + n,
+            "amount": 1_100 + 2 * n,
+            "vat_breakdown": [
+                {"rate": "10.00", "base": 1_000, "vat": 100},
+                {"rate": "20.00", "base": n, "vat": n},
+            ],
+            "orders": [{"reference": f"ORD-{n}", "items": [{"label": "x", "quantity": 1}]}],
+            "decided_at": "2026-10-15T10:00:00+02:00",
+        }
+        for n in range(12)
+    ]
+    deliveries = operations * 3
+    barrier = threading.Barrier(6)
+    errors = []
+
+    def deliver(share):
+        try:
+            barrier.wait(10)
+            for operation in share:
+                services.record_billable_operation(operation=operation)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(deliveries[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    [batch] = BillingBatch.objects.filter(contract_id=contract_id)
+    stored = list(BillableOperation.objects.filter(batch=batch))
+    assert batch.operations_count == len(stored) == 12
+    assert batch.total_excl_tax == sum(op.amount_excl_tax for op in stored)
+    assert batch.total_vat == sum(op.vat_amount for op in stored)
+    assert batch.total_incl_tax == sum(op.amount for op in stored)
+    signs = [-1 if operation["type"] == "refund" else 1 for operation in operations]
+    assert {line.rate: (line.base, line.vat) for line in batch.vat_lines.all()} == {
+        "10.00": (sum(sign * 1_000 for sign in signs), sum(sign * 100 for sign in signs)),
+        "20.00": (sum(sign * n for n, sign in enumerate(signs)),) * 2,
+    }
