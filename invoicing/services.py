@@ -3,10 +3,10 @@ keeping invoicing's read models up to date from contract and billing events.
 
 The run is set-based: each chunk of contracts is invoiced by a few SQL statements in
 one transaction (the open batches of operations locked, invoices inserted and numbered
-from their sums, the batches sealed, events recorded), so its cost grows with the number
-of contracts, not with one query per operation. A crash loses at most the chunk in
-flight, which the next run redoes; an operation belongs to one batch, which belongs to
-one invoice at most."""
+from the totals the batches kept as their operations came in, the batches sealed,
+events recorded), so its cost grows with the number of contracts, not with the number
+of operations. A crash loses at most the chunk in flight, which the next run redoes; an
+operation belongs to one batch, which belongs to one invoice at most."""
 
 from __future__ import annotations
 
