@@ -242,14 +242,19 @@ def main() -> None:
     invoiced = Invoice.objects.count()
     assert run.status == "completed", run.errors
     assert run.operations_count == total and invoiced == args.contracts, (run.operations_count, invoiced)
+    started = time.perf_counter()
     mismatched = reconcile()
+    checked = time.perf_counter() - started
     taken_in, bare_insert = intake(args.intake)
     print()
     print(f"operations                : {total:,} across {args.contracts:,} contracts")
     print(f"billing run               : {wall:.2f} s ({total / wall:,.0f} operations/s), {invoiced:,} invoices")
     print(f"bare SQL aggregation      : {bare:.2f} s ({total / bare:,.0f} operations/s)")
     print(f"run / bare SQL            : {wall / bare:.1f}x   (target: run < 60 s and <= 5x)")
-    print(f"invoices != their lines   : {mismatched}   (totals, counts and VAT per rate re-summed from the lines)")
+    print(
+        f"invoices != their lines   : {mismatched}   (totals, counts and VAT per rate re-summed from the lines, "
+        f"checked in {checked:.1f} s)"
+    )
     print(
         f"taking an operation in    : {taken_in * 1000:.2f} ms (batch totals kept as it comes; "
         f"bare one-row INSERT per transaction: {bare_insert * 1000:.2f} ms), {args.intake:,} operations"
