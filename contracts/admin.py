@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
+from boissipay.money import format_money
 from contracts import selectors, services
 from contracts.models import Contract, Customer, Mandate, Subscriber
 
@@ -46,8 +47,8 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
         today = business_today()
         if self.value() == "30d":
             return queryset.filter(pk__in=selectors.expiring_within(30, today=today))
-        if self.value() == "expired":
-            return queryset.filter(ends_on__lt=today)
+        if self.value() == "expired":  # as the API's status=expired: ended while active, not cancelled
+            return selectors.filter_contracts(queryset, status="expired", today=today)
         return queryset
 
 
@@ -90,7 +91,7 @@ class ContractAdmin(admin.ModelAdmin):
 
     @admin.display(description="credit limit", ordering="credit_limit")
     def credit_limit_display(self, contract):
-        return f"{contract.credit_limit / 100:,.2f} {contract.currency}"
+        return format_money(contract.credit_limit, contract.currency)
 
     def _apply(self, request, queryset, verb, command):
         done = 0

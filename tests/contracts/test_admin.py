@@ -107,6 +107,27 @@ def test_the_expiring_filter_lists_contracts_ending_within_30_days(admin_client)
     assert listed(admin_client.get(CONTRACTS, {"expiry": "30d"})) == {"CTR-ENDS-SOON"}
 
 
+def test_the_expired_filter_lists_active_contracts_past_their_end_as_the_api_does(admin_client):
+    today = business_today()
+    start = today - dt.timedelta(days=300)
+    factories.contract(reference="CTR-ENDED", starts_on=start, ends_on=today - dt.timedelta(days=1))
+    cancelled = factories.contract(reference="CTR-CANCELLED", starts_on=start, ends_on=today - dt.timedelta(days=1))
+    services.cancel_contract(contract_id=cancelled.pk, reason="end of relationship")
+    factories.contract(reference="CTR-RUNNING", starts_on=start, ends_on=today + dt.timedelta(days=1))
+
+    assert listed(admin_client.get(CONTRACTS, {"expiry": "expired"})) == {"CTR-ENDED"}
+
+
+def test_credit_limits_are_shown_in_the_currency_s_own_units(admin_client):
+    factories.contract(reference="CTR-EUR", currency="EUR", credit_limit=1_234_567)
+    factories.contract(reference="CTR-JPY", currency="JPY", credit_limit=1_234_567)
+
+    page = admin_client.get(CONTRACTS).content.decode().replace("\u202f", " ").replace("\xa0", " ")
+
+    assert "12 345,67 €" in page
+    assert "1 234 567 JPY" in page  # yen have no minor unit
+
+
 def test_contracts_are_found_by_reference(admin_client):
     factories.contract(reference="CTR-WANTED")
     factories.contract(reference="CTR-OTHER")
