@@ -1,9 +1,11 @@
 """Back-office pages of invoicing: billing runs (with "run billing for a month"),
-invoices (PDF link, "resend") and the operations waiting to be billed."""
+invoices (PDF link, "resend"), the monthly batches with what they will invoice, and the
+operations waiting to be billed."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -14,7 +16,7 @@ from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from invoicing import services
-from invoicing.models import BillableOperation, BillingRun, Invoice, InvoicingContract
+from invoicing.models import BillableOperation, BillingBatch, BillingBatchVat, BillingRun, Invoice, InvoicingContract
 
 
 class BillingRunForm(forms.Form):
@@ -216,3 +218,64 @@ class BillableOperationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, operation):
         return format_money(operation.amount, operation.currency)
+
+
+class BillingBatchVatInline(admin.TabularInline):
+    model = BillingBatchVat
+    fields = readonly_fields = ["rate", "base", "vat"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BillingBatch)
+class BillingBatchAdmin(ReadOnlyModelAdmin):
+    """A contract's month of operations: what the next run will invoice while it is open."""
+
+    list_display = [
+        "contract_reference",
+        "period_display",
+        "operations_count",
+        "total_display",
+        "invoice",
+        "created_at",
+    ]
+    list_filter = [("invoice", admin.EmptyFieldListFilter), "period"]
+    search_fields = ["contract_reference", "=contract_id", "invoice__number"]
+    list_select_related = ["invoice"]
+    readonly_fields = [
+        "contract_id",
+        "period",
+        "invoice",
+        "operations_count",
+        "total_excl_tax",
+        "total_vat",
+        "total_incl_tax",
+        "created_at",
+    ]
+    inlines = [BillingBatchVatInline]
+
+    def get_queryset(self, request):
+        contracts = InvoicingContract.objects.filter(contract_id=OuterRef("contract_id"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                contract_reference=Subquery(contracts.values("reference")[:1]),
+                currency=Subquery(contracts.values("currency")[:1]),
+            )
+        )
+
+    @admin.display(description="contract", ordering="contract_reference")
+    def contract_reference(self, batch):
+        return batch.contract_reference or batch.contract_id
+
+    @admin.display(description="month", ordering="period")
+    def period_display(self, batch):
+        return batch.period.strftime("%Y-%m")
+
+    @admin.display(description="total incl. tax", ordering="total_incl_tax")
+    def total_display(self, batch):
+        return format_money(batch.total_incl_tax, batch.currency) if batch.currency else batch.total_incl_tax

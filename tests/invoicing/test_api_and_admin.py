@@ -144,3 +144,24 @@ def test_staff_run_billing_for_a_month_from_the_admin(admin_client):
 def test_the_billing_run_list_shows_who_ran_what(admin_client, invoiced):
     page = admin_client.get("/admin/invoicing/billingrun/").content.decode()
     assert "completed" in page and "2026-10" in page
+
+
+def test_the_batch_list_shows_what_each_contract_s_month_will_invoice(admin_client, invoiced):
+    from invoicing.models import BillingBatch
+
+    contract = factories.billed_contract(reference="CTR-OPEN")
+    buy(contract, dt.date(2026, 11, 3), item(2_500, vat_rate="20"))
+    buy(contract, dt.date(2026, 11, 4), item(500, vat_rate="10"))
+
+    listing = admin_client.get("/admin/invoicing/billingbatch/", {"invoice__isempty": "1"})
+    assert listing.status_code == 200
+    page = listing.content.decode().replace("\u202f", " ").replace("\xa0", " ")
+    assert [batch.contract_reference for batch in listing.context["cl"].result_list] == ["CTR-OPEN"]
+    assert "35,50 €" in page and "2026-11" in page  # 25.00 + 20 % and 5.00 + 10 %
+    assert "By period" in page and "By invoice" in page
+    found = admin_client.get("/admin/invoicing/billingbatch/", {"q": "CTR-INV"}).context["cl"].result_list
+    assert [batch.invoice.number for batch in found] == ["BP-2026-000001"]
+
+    batch = BillingBatch.objects.get(contract_id=contract.pk)
+    detail = admin_client.get(f"/admin/invoicing/billingbatch/{batch.pk}/change/").content.decode()
+    assert "20.00" in detail and "10.00" in detail
