@@ -15,9 +15,7 @@ def record(event: DomainEvent) -> OutboxEvent:
 
     Raises `TransactionManagementError` when called outside `transaction.atomic()`:
     an event written apart from its change could be lost or be a lie."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("record() must run inside the service's transaction")
+    _require_transaction("record")
     from boissipay import bus
 
     has_local_handlers = bool(bus.inprocess_handlers(event.event_type))
@@ -38,48 +36,14 @@ def record(event: DomainEvent) -> OutboxEvent:
     return row
 
 
-def record_all(events: list[DomainEvent]) -> list[OutboxEvent]:
-    """`record()` for many events at once (one INSERT), for set-based services such as
-    the billing run. Same guarantees: same transaction, after-commit local delivery."""
-    if not events:
-        return []
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("record_all() must run inside the service's transaction")
-    from boissipay import bus
-
-    now = timezone.now()
-    local = {event.event_type: bool(bus.inprocess_handlers(event.event_type)) for event in events}
-    rows = OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(
-                topic=topic_for(event.context),
-                aggregate_type=event.aggregate_type,
-                aggregate_id=event.aggregate_id,
-                event_type=event.event_type,
-                schema_version=event.version,
-                payload=event.payload(),
-                dispatched_at=None if local[event.event_type] else now,
-            )
-            for event in events
-        ]
-    )
-    positions = [row.pk for row in rows if local[row.event_type]]
-    if positions:
-        transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
-    return rows
-
-
 def record_query(event_class: type[DomainEvent], query: str, params: dict) -> list[int]:
-    """`record_all()` for events built by the database: `query` selects one row per event,
-    `(aggregate_id text, payload jsonb)`, in the order they are to be published. For
-    set-based services whose events would otherwise be read back row by row into Python
-    only to be written again; the payload must be what `event_class(...).payload()` gives
-    (the context tests it). `params` are the query's named parameters. Returns the outbox
-    positions, in order."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("record_query() must run inside the service's transaction")
+    """`record()` for many events of one type built by the database, for set-based
+    services such as the billing run: `query` selects one row per event, `(aggregate_id
+    text, payload jsonb)`, in the order they are to be published; the payload must be what
+    `event_class(...).payload()` gives (the context tests it). `params` are the query's
+    named parameters. Same guarantees as `record()`: same transaction, after-commit local
+    delivery. Returns the outbox positions, in order."""
+    connection = _require_transaction("record_query")
     from boissipay import bus
 
     local = bool(bus.inprocess_handlers(event_class.event_type))
@@ -108,3 +72,11 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
         # As record(): the in-process handlers get them after commit (or the relay, later).
         transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
     return positions
+
+
+def _require_transaction(caller: str):
+    """The current connection, or `TransactionManagementError` outside `atomic()`."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(f"{caller}() must run inside the service's transaction")
+    return connection
