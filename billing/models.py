@@ -130,3 +130,28 @@ class Operation(models.Model):
     @property
     def refundable(self) -> int:
         return self.amount - self.refunded_amount
+
+
+class OutOfScopeAttempt(models.Model):
+    """An operation a customer-restricted API key submitted on a contract it cannot see
+    (another customer's, or one billing does not know). It was answered like any unknown
+    contract (422 `contract_unknown`) but written into no contract's history and
+    published nowhere: only staff see it, here."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contract_id = models.UUIDField(help_text="The contract named in the request.")
+    customer_id = models.UUIDField(help_text="The customer the API key is restricted to.")
+    type = models.CharField(max_length=8, choices=OperationType.choices)
+    external_ref = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField(help_text="Including tax, in minor units, as computed from the items.")
+    orders = models.JSONField(default=list)
+    attempted_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-attempted_at"]
+        indexes = [models.Index(fields=["attempted_at"], name="outofscope_attempted")]
+        verbose_name = "out-of-scope attempt"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.external_ref} on {self.contract_id}"

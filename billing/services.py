@@ -17,7 +17,14 @@ from django.utils import timezone
 
 from billing.errors import BillingErrorCode, ReasonCode
 from billing.events import OperationRejected, PurchaseAccepted, RefundAccepted
-from billing.models import ContractAccount, Operation, OperationStatus, OperationType, Settlement
+from billing.models import (
+    ContractAccount,
+    Operation,
+    OperationStatus,
+    OperationType,
+    OutOfScopeAttempt,
+    Settlement,
+)
 from boissipay import outbox
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
@@ -151,8 +158,9 @@ def refund_refusal(
 def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | str | None = None) -> Operation:
     """Decide a purchase or a refund and store it, accepted or rejected, with its event.
 
-    `customer_scope` restricts the decision to that customer's contracts (another
-    customer's contract is treated as unknown). Raises DomainError 409
+    `customer_scope` restricts the decision to that customer's contracts: another
+    customer's contract is treated as unknown, and the attempt is kept out of every
+    contract's history (see `_refuse_out_of_scope`). Raises DomainError 409
     `duplicate_external_ref` when the same booking was already accepted on the contract."""
     if request.type == OperationType.PURCHASE and request.refund_of is not None:
         raise DomainError("validation_error", "Only a refund names a purchase (refund_of).", status_code=400)
@@ -163,6 +171,8 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
         account = ContractAccount.objects.select_for_update(of=("self",)).filter(pk=request.contract_id).first()
         if account is not None and customer_scope is not None and str(account.customer_id) != str(customer_scope):
             account = None
+        if account is None and customer_scope is not None:
+            return _refuse_out_of_scope(request, pricing, customer_scope)
         purchase = None
         if request.type == OperationType.PURCHASE:
             refusal = purchase_refusal(account, request, pricing.amount, business_today())
@@ -179,6 +189,8 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
                     .first()
                 )
             refusal = refund_refusal(account, purchase, request, pricing.amount)
+        if refusal is not None and account is not None:
+            _refuse_a_booking_already_accepted(request, account)
         operation = _new_operation(request, pricing, account, customer_scope)
         if refusal is not None:
             operation.status = OperationStatus.REJECTED
@@ -187,6 +199,48 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
             outbox.record(OperationRejected(contract_id=request.contract_id, operation=operation_state(operation)))
             return operation
         return _accept(operation, account, purchase)
+
+
+def _refuse_out_of_scope(request: OperationRequest, pricing: Pricing, customer_scope) -> Operation:
+    """A customer-restricted key named a contract it cannot see. It is answered as an
+    unknown contract, but nothing is written into that contract's history nor published:
+    the attempt is kept for staff only (OutOfScopeAttempt). Returns the rejected
+    operation, unsaved, whose id is the attempt's."""
+    attempt = OutOfScopeAttempt.objects.create(
+        contract_id=request.contract_id,
+        customer_id=customer_scope,
+        type=request.type,
+        external_ref=request.external_ref,
+        currency=request.currency,
+        amount=pricing.amount,
+        orders=pricing.orders,
+    )
+    operation = _new_operation(request, pricing, None, customer_scope)
+    operation.id = attempt.id
+    operation.status = OperationStatus.REJECTED
+    operation.reason_code, operation.reason_detail = purchase_refusal(None, request, pricing.amount, business_today())
+    return operation
+
+
+def _refuse_a_booking_already_accepted(request: OperationRequest, account: ContractAccount) -> None:
+    """A booking already accepted on the contract is a duplicate (409), whatever a rule
+    would say of it now: resending it must not store a rejection (at its limit, say).
+    Checked only on the way to a rejection: on the way to acceptance the unique index
+    says it, at no cost."""
+    if Operation.objects.filter(
+        contract_id=account.contract_id,
+        type=request.type,
+        external_ref=request.external_ref,
+        status=OperationStatus.ACCEPTED,
+    ).exists():
+        raise _duplicate(request.type, request.external_ref)
+
+
+def _duplicate(type_: str, external_ref: str) -> DomainError:
+    return DomainError(
+        BillingErrorCode.DUPLICATE_EXTERNAL_REF,
+        f"A {type_} with external_ref {external_ref!r} was already accepted on this contract.",
+    )
 
 
 def _new_operation(request, pricing, account, customer_scope) -> Operation:
@@ -221,10 +275,7 @@ def _accept(operation: Operation, account: ContractAccount, purchase: Operation 
     try:
         operation.save(force_insert=True)
     except IntegrityError as exc:
-        raise DomainError(
-            BillingErrorCode.DUPLICATE_EXTERNAL_REF,
-            f"A {operation.type} with external_ref {operation.external_ref!r} was already accepted on this contract.",
-        ) from exc
+        raise _duplicate(operation.type, operation.external_ref) from exc
     account.save(update_fields=["unbilled", "updated_at"])
     if purchase is not None:
         purchase.refunded_amount += operation.amount

@@ -13,6 +13,14 @@ from django.core.exceptions import ImproperlyConfigured
 from boissipay.env import env, env_bool, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A `.env` file beside manage.py (or BOISSIPAY_ENV_FILE) gives defaults that every
+# process of this checkout shares: `make run` and an operator's manage.py commands alike.
+# The real environment wins over it; the test settings do not read it.
+if env_bool("BOISSIPAY_READ_ENV_FILE", True):
+    from dotenv import load_dotenv
+
+    load_dotenv(env("BOISSIPAY_ENV_FILE", str(BASE_DIR / ".env")), override=False)
 LOCAL_DIR = Path(env("BOISSIPAY_LOCAL_DIR", str(BASE_DIR / ".local")))
 
 # --- Core ---------------------------------------------------------------------------
@@ -25,6 +33,9 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY and not env_bool("BOISSIPAY_ALLOW_
         "SECRET_KEY is the development key while DEBUG is off: set SECRET_KEY in production "
         "(or DEBUG=1 / BOISSIPAY_ALLOW_DEV_SECRET=1 for a local run)."
     )
+# Where this service's web process is reached: `make run` serves there, and what tells
+# others how to reach us (the payment provider's webhook) derives from it.
+BASE_URL = env("BOISSIPAY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -56,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "boissipay.api.errors.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -200,8 +212,9 @@ PAYMENTS_RETRY_DAYS = [int(days) for days in env("PAYMENTS_RETRY_DAYS", "3,7").s
 PAYMENTS_WEBHOOK_SECRET = env("PAYMENTS_WEBHOOK_SECRET", "whsec_local_development_only")
 PAYMENTS_WEBHOOK_TOLERANCE_SECONDS = env_int("PAYMENTS_WEBHOOK_TOLERANCE_SECONDS", 300)
 PAYMENTS_EMULATOR_URL = env("PAYMENTS_EMULATOR_URL", "http://127.0.0.1:8099")
-# Where the emulator sends its answers (our webhook), as it can reach us.
-PAYMENTS_WEBHOOK_URL = env("PAYMENTS_WEBHOOK_URL", "http://127.0.0.1:8000/api/v1/payments/webhook")
+# Where the provider sends its answers (our webhook): on the service's own address unless
+# the provider must reach us elsewhere (a proxy, a tunnel).
+PAYMENTS_WEBHOOK_URL = env("PAYMENTS_WEBHOOK_URL", f"{BASE_URL}/api/v1/payments/webhook")
 PAYMENTS_SEPA_OUTPUT_DIR = Path(env("PAYMENTS_SEPA_OUTPUT_DIR", str(LOCAL_DIR / "sepa")))
 # The creditor's account credited by the direct debits (SEPA files).
 PAYMENTS_CREDITOR = {

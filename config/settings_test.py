@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("BOISSIPAY_ALLOW_DEV_SECRET", "1")
+os.environ.setdefault("BOISSIPAY_READ_ENV_FILE", "0")  # a developer's .env never changes the tests
 # Tasks run inline in the tests (a test of the real worker turns this off for itself),
 # and a worker started by a test uses a queue folder of the test database's own.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")

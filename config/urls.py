@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from boissipay.api import views as platform_views
+from boissipay.api.errors import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/schema/generated/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema-index"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema-index"), name="redoc"),
+    # Last: any other path under /api/ is a problem+json 404, whatever DEBUG says.
+    re_path(r"^api/(?P<unmatched>.*)$", api_not_found, name="api-not-found"),
 ]
 
 handler404 = "boissipay.api.errors.handler404"

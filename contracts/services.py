@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +26,14 @@ from contracts.models import (
     MandateStatus,
     Subscriber,
 )
-from contracts.validators import normalise_bic, normalise_iban, normalise_siren, normalise_vat_number, normalised
+from contracts.validators import (
+    nested_under,
+    normalise_bic,
+    normalise_iban,
+    normalise_siren,
+    normalise_vat_number,
+    normalised,
+)
 
 UNSET = object()
 
@@ -196,7 +204,10 @@ def subscribe_contract(
     )
     contract.full_clean()
     contract.save()
-    _new_mandate(contract, mandate)
+    try:
+        _new_mandate(contract, mandate)
+    except ValidationError as exc:
+        raise nested_under("mandate", exc) from None
     record(events.ContractSubscribed(contract_id=contract.id, contract=contract_state(contract)))
     return contract
 

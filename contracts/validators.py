@@ -74,3 +74,13 @@ def normalised(field: str, normalise, value: str) -> str:
         return normalise(value)
     except ValidationError as exc:
         raise ValidationError({field: exc.error_list}) from None
+
+
+def nested_under(prefix: str, error: ValidationError) -> ValidationError:
+    """`error` with its fields named by their full path (`mandate.iban`), as the API's
+    nested input errors are."""
+    if not hasattr(error, "error_dict"):
+        return ValidationError({prefix: error.error_list})
+    return ValidationError(
+        {f"{prefix}.{field}" if field != "__all__" else prefix: errors for field, errors in error.error_dict.items()}
+    )

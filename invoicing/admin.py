@@ -29,6 +29,13 @@ class BillingRunForm(forms.Form):
     dry_run = forms.BooleanField(required=False, help_text="Count and total what would be invoiced; write nothing.")
 
 
+class EarlyInvoiceForm(forms.Form):
+    contract_reference = forms.CharField(max_length=50, help_text="The contract to invoice now.")
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why it is invoiced before its month ends."
+    )
+
+
 def _queue_run(request, *, period, contract_reference="", dry_run=False) -> BillingRun:
     from invoicing.tasks import execute_billing_run
 
@@ -53,6 +60,7 @@ class BillingRunAdmin(ReadOnlyModelAdmin):
         "trigger",
         "started_by",
         "dry_run",
+        "early",
         "contracts_invoiced",
         "invoices_count",
         "credit_notes_count",
@@ -60,14 +68,17 @@ class BillingRunAdmin(ReadOnlyModelAdmin):
         "totals_display",
         "duration",
     ]
-    list_filter = ["status", "trigger", "dry_run", "period"]
+    list_filter = ["status", "trigger", "early", "dry_run", "period"]
     search_fields = ["=id", "started_by", "contract_reference"]
     actions = ["run_again"]
     change_list_template = "admin/invoicing/billingrun/change_list.html"
 
     def get_urls(self):
         custom = [
-            path("run/", self.admin_site.admin_view(self.run_billing_view), name="invoicing_billingrun_run_billing")
+            path("run/", self.admin_site.admin_view(self.run_billing_view), name="invoicing_billingrun_run_billing"),
+            path(
+                "early/", self.admin_site.admin_view(self.invoice_early_view), name="invoicing_billingrun_invoice_early"
+            ),
         ]
         return custom + super().get_urls()
 
@@ -88,6 +99,29 @@ class BillingRunAdmin(ReadOnlyModelAdmin):
                 return redirect("admin:invoicing_billingrun_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": "Run billing for a month"}
         return render(request, "admin/invoicing/billingrun/run_billing.html", context)
+
+    def invoice_early_view(self, request):
+        """The "invoice a contract early" page: staff's explicit request, recorded as such."""
+        if not self.has_view_permission(request) or not request.user.has_perm("invoicing.add_billingrun"):
+            messages.error(request, "You may not start billing runs.")
+            return redirect("admin:invoicing_billingrun_changelist")
+        form = EarlyInvoiceForm(request.POST or None, initial={"contract_reference": request.GET.get("contract", "")})
+        if request.method == "POST" and form.is_valid():
+            from invoicing.tasks import execute_billing_run
+
+            try:
+                with transaction.atomic():
+                    run = services.start_early_invoice(
+                        trigger="admin", started_by=request.user.get_username(), **form.cleaned_data
+                    )
+                    transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
+            except DomainError as exc:
+                form.add_error("contract_reference" if exc.status == 404 else "reason", exc.detail)
+            else:
+                messages.success(request, f"Early invoice of {run.contract_reference} queued ({run.pk}).")
+                return redirect("admin:invoicing_billingrun_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Invoice a contract early"}
+        return render(request, "admin/invoicing/billingrun/invoice_early.html", context)
 
     @admin.action(description="Run billing again for the selected runs' months", permissions=["view"])
     def run_again(self, request, queryset):

@@ -58,6 +58,12 @@ class BillingRun(models.Model):
     started_by = models.CharField(max_length=150, blank=True, default="")
     contract_reference = models.CharField(max_length=50, blank=True, default="", help_text="Only this contract.")
     dry_run = models.BooleanField(default=False)
+    early = models.BooleanField(
+        default=False,
+        help_text="An early invoice of one contract, asked for by staff before its month ended "
+        "(the month's later operations go on the next invoice).",
+    )
+    reason = models.CharField(max_length=500, blank=True, default="", help_text="Why staff invoiced early.")
     status = models.CharField(max_length=12, choices=BillingRunStatus.choices, default=BillingRunStatus.QUEUED)
     contracts_invoiced = models.PositiveIntegerField(default=0)
     invoices_count = models.PositiveIntegerField(default=0)

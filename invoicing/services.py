@@ -27,6 +27,7 @@ from boissipay import outbox
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
 from boissipay.readmodel import keep_newest
+from boissipay.sepa_calendar import debit_date
 from invoicing import documents
 from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent
 from invoicing.models import (
@@ -193,10 +194,22 @@ class RunProgress:
 def start_billing_run(
     *, period: str | dt.date, trigger: str, started_by: str = "", contract_reference: str = "", dry_run: bool = False
 ) -> BillingRun:
-    """Record a billing run to be executed (by `execute_billing_run`, now or by a worker)."""
+    """Record a billing run to be executed (by `execute_billing_run`, now or by a worker).
+
+    Raises DomainError 400 `period_not_ended` for the current month or a later one: a
+    month is invoiced once it has ended (Europe/Paris). To invoice one contract before
+    its month ends, staff use `start_early_invoice`."""
     first_day = parse_period(period)
-    if first_day > business_today().replace(day=1):
-        raise DomainError("period_in_future", f"{first_day:%Y-%m} has not started yet.", status_code=400)
+    current = business_today().replace(day=1)
+    if first_day >= current:
+        ends = _next_month(first_day) - dt.timedelta(days=1)
+        raise DomainError(
+            "period_not_ended",
+            f"{first_day:%Y-%m} ends on {ends.isoformat()}: it can be invoiced from "
+            f"{_next_month(first_day).isoformat()} (Europe/Paris). To invoice one contract before then, "
+            "ask for an early invoice.",
+            status_code=400,
+        )
     return BillingRun.objects.create(
         period=first_day,
         trigger=trigger,
@@ -204,6 +217,42 @@ def start_billing_run(
         contract_reference=contract_reference,
         dry_run=dry_run,
     )
+
+
+def start_early_invoice(*, contract_reference: str, reason: str, trigger: str, started_by: str) -> BillingRun:
+    """Record staff's request to invoice one contract now, before its month has ended
+    (the final invoice of a cancelled contract, say): every operation of the contract
+    not yet invoiced, this month's included. Its later operations of the month go on the
+    next invoice. The run is marked `early` with who asked for it and why.
+
+    Raises DomainError 400 `reason_required`, 404 `contract_unknown`."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why this contract is invoiced early.", status_code=400)
+    if not InvoicingContract.objects.filter(reference=contract_reference).exists():
+        raise NotFound(f"No contract {contract_reference!r} is known to invoicing.", "contract_unknown")
+    if not started_by:
+        raise DomainError("requester_required", "An early invoice records who asked for it.", status_code=400)
+    return BillingRun.objects.create(
+        period=business_today().replace(day=1),
+        trigger=trigger,
+        started_by=started_by[:150],
+        contract_reference=contract_reference,
+        early=True,
+        reason=reason[:500],
+    )
+
+
+def invoice_early(*, contract_reference: str, reason: str, trigger: str, started_by: str) -> BillingRun:
+    """`start_early_invoice`, executed now."""
+    run = start_early_invoice(
+        contract_reference=contract_reference, reason=reason, trigger=trigger, started_by=started_by
+    )
+    return execute_billing_run(run_id=run.pk)
+
+
+def _next_month(first_day: dt.date) -> dt.date:
+    return (first_day + dt.timedelta(days=32)).replace(day=1)
 
 
 def run_billing(
@@ -529,7 +578,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         mandate_reference=invoice.mandate_reference,
         creditor_identifier=seller["creditor_identifier"],
         iban_masked=invoice.iban_masked,
-        debit_date=invoice.due_date,
+        debit_date=debit_date(invoice.due_date),
         lines=lines,
         vat_breakdown=vat_lines(invoice.vat_breakdown),
         total_excl_tax=sign * invoice.total_excl_tax,
@@ -605,7 +654,7 @@ def _email_body(invoice: Invoice, label: str) -> str:
     if invoice.kind == InvoiceKind.INVOICE and invoice.mandate_reference and invoice.total_incl_tax > 0:
         lines += [
             "",
-            f"Ce montant sera prélevé le {invoice.due_date:%d/%m/%Y} sur le compte {invoice.iban_masked} "
+            f"Ce montant sera prélevé le {debit_date(invoice.due_date):%d/%m/%Y} sur le compte {invoice.iban_masked} "
             f"(mandat SEPA {invoice.mandate_reference}, ICS {settings.SELLER['creditor_identifier']}).",
         ]
     lines += ["", "Cordialement,", settings.SELLER["name"]]

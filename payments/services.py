@@ -20,6 +20,7 @@ from django.utils import timezone
 from boissipay import outbox
 from boissipay.clock import business_today
 from boissipay.errors import DomainError, NotFound
+from boissipay.sepa_calendar import debit_date, submission_horizon
 from contracts.published import current_debtor_account
 from payments.events import PaymentFailed, PaymentScheduled, PaymentSubmitted, PaymentSucceeded
 from payments.gateways import Debit, gateway_named
@@ -88,6 +89,9 @@ def schedule_collection(*, invoice: dict) -> Payment | None:
     if invoice["kind"] != "invoice" or invoice["total_incl_tax"] <= 0:
         return None
     due = dt.date.fromisoformat(invoice["due_date"])
+    # Collected on the day the invoice announced: the due date, or the next TARGET
+    # business day when the due date falls on a weekend or a TARGET holiday.
+    collect_on = debit_date(due)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -100,7 +104,7 @@ def schedule_collection(*, invoice: dict) -> Payment | None:
                     amount=invoice["total_incl_tax"],
                     currency=invoice["currency"],
                     original_due_date=due,
-                    due_date=due,
+                    due_date=collect_on,
                     mandate_reference=invoice["mandate_reference"],
                 )
         except IntegrityError:
@@ -122,21 +126,24 @@ def _sequence_type(mandate_reference: str, payment: Payment) -> str:
 def submit_due_payments(
     *, today: dt.date | None = None, gateway_name: str | None = None, progress: Callable[[int, int], None] | None = None
 ) -> dict:
-    """Hand every pending payment due by `today` (Europe/Paris) to the gateway.
+    """Hand every pending payment due by `today` (Europe/Paris) to the gateway, or by the
+    gateway's lead time after today (a SEPA file must reach the bank one TARGET business
+    day before the debit: it takes today what is due by the next business day).
 
     Returns counts: submitted, refused (the gateway did not take it: it stays pending and
     is tried again next time) and failed (no active mandate: a failed attempt)."""
     today = today or business_today()
     gateway = gateway_named(gateway_name)
+    horizon = submission_horizon(today, gateway.lead_business_days)
     due = list(
-        Payment.objects.filter(status=PaymentStatus.PENDING, due_date__lte=today)
+        Payment.objects.filter(status=PaymentStatus.PENDING, due_date__lte=horizon)
         .order_by("due_date", "created_at")
         .values_list("pk", flat=True)
     )
     counts = {"due": len(due), "submitted": 0, "refused": 0, "failed": 0}
     debits: list[Debit] = []
     for payment_id in due:
-        debit = _claim_for_submission(payment_id, gateway.name, today)
+        debit = _claim_for_submission(payment_id, gateway.name, today, horizon)
         if debit == "failed":
             counts["failed"] += 1
         elif debit is not None:
@@ -163,11 +170,11 @@ def submit_due_payments(
     return counts
 
 
-def _claim_for_submission(payment_id, gateway_name: str, today: dt.date):
+def _claim_for_submission(payment_id, gateway_name: str, today: dt.date, horizon: dt.date):
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update(skip_locked=True)
-            .filter(pk=payment_id, status=PaymentStatus.PENDING, due_date__lte=today)
+            .filter(pk=payment_id, status=PaymentStatus.PENDING, due_date__lte=horizon)
             .first()
         )
         if payment is None:

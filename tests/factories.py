@@ -42,18 +42,35 @@ def customer(**overrides):
     return services.register_customer(**fields)
 
 
+def today() -> dt.date:
+    """The business date of now, frozen or not: every default date below derives from it."""
+    from boissipay.clock import business_today
+
+    return business_today()
+
+
+def years_from(day: dt.date, years: int) -> dt.date:
+    """The same day `years` later (or earlier); 29 February becomes 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def mandate_details(**overrides) -> services.MandateDetails:
-    fields = {"reference": f"UMR-{next(_counter):06d}", "iban": IBAN, "bic": BIC, "signed_on": dt.date(2026, 1, 2)}
+    signed_on = years_from(today(), -1)
+    fields = {"reference": f"UMR-{next(_counter):06d}", "iban": IBAN, "bic": BIC, "signed_on": signed_on}
     fields.update(overrides)
     return services.MandateDetails(**fields)
 
 
 def contract(*, customer_obj=None, mandate=None, **overrides):
+    """A contract valid from a year before today to two years after it, with its mandate."""
     fields = {
         "reference": f"CTR-{next(_counter):06d}",
         "credit_limit": 1_000_000,
-        "starts_on": dt.date(2026, 1, 1),
-        "ends_on": dt.date(2027, 12, 31),
+        "starts_on": years_from(today(), -1),
+        "ends_on": years_from(today(), 2),
         "currency": "EUR",
         "payment_terms_days": 30,
     }

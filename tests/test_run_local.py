@@ -1,11 +1,32 @@
-"""The README's run command starts every process the configuration needs."""
+"""The README's run command: every process the configuration needs, served by gunicorn,
+kept running, and stopped cleanly (children, embedded broker) on Ctrl-C or SIGTERM."""
 
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from django.db import connection
+
+from boissipay.embedded.kafka import free_port
 from boissipay.management.commands.run_local import local_processes
+from tests import eventkit, factories
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_local_run_starts_web_relay_celery_worker_and_beat(settings):
     processes = local_processes("127.0.0.1", 8000)
     assert {"web", "relay", "worker", "beat"} <= set(processes)
+    assert processes["web"][1:4] == ["-m", "gunicorn", "config.wsgi"]
     assert processes["beat"][3:6] == ["-A", "config", "beat"]
     assert processes["worker"][3:6] == ["-A", "config", "worker"]
 
@@ -15,3 +36,129 @@ def test_a_context_fed_from_kafka_gets_its_consumer(settings):
     processes = local_processes("127.0.0.1", 8000)
     assert processes["consume-billing"][-2:] == ["--context", "billing"]
     assert "consume-payments" not in processes
+
+
+# --- the assembled local run ------------------------------------------------------------
+
+
+def local_run_env(tmp_path: Path) -> dict:
+    """`make run`'s environment, on the test database, with a local folder of its own (its
+    own embedded broker, started and stopped by the run) and ports nobody else uses."""
+    env = eventkit.subprocess_env("unused:0")
+    db = connection.settings_dict
+    host = urllib.parse.quote(db["HOST"], safe="")
+    env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
+    env.pop("KAFKA_BOOTSTRAP_SERVERS")
+    env.pop("DJANGO_SETTINGS_MODULE")
+    env.pop("BOISSIPAY_DB_NAME", None)
+    env.update(
+        DEBUG="1",
+        BOISSIPAY_LOCAL_DIR=str(tmp_path),
+        BOISSIPAY_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        PAYMENTS_EMULATOR_URL=f"http://127.0.0.1:{free_port()}",
+        CELERY_TASK_ALWAYS_EAGER="0",
+        CELERY_QUEUE_DIR=str(tmp_path / "celery"),
+        WEB_CONCURRENCY="2",
+    )
+    return env
+
+
+def purchase(base_url: str, key: str, contract_id, n: int) -> int | str:
+    body = {
+        "contract_id": str(contract_id),
+        "type": "purchase",
+        "external_ref": f"BKG-LOCAL-{n}",
+        "currency": "EUR",
+        "orders": [{"reference": "ORD-1", "items": [{"label": "Paris-Nice", "quantity": 1, "unit_amount": 100}]}],
+    }
+    headers = {"Authorization": f"Api-Key {key}", "Idempotency-Key": uuid.uuid4().hex}
+    try:
+        return requests.post(f"{base_url}/api/v1/operations", json=body, headers=headers, timeout=60).status_code
+    except requests.RequestException as error:
+        return type(error).__name__
+
+
+@pytest.mark.slow
+def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_stops_cleanly(
+    transactional_db, tmp_path
+):
+    contract = factories.billed_contract(credit_limit=10_000_000)
+    _, key = factories.api_key("operations:write")
+    env = local_run_env(tmp_path)
+    base_url = env["BOISSIPAY_BASE_URL"]
+    with open(tmp_path / "run.log", "w") as log:
+        run = subprocess.Popen(
+            [sys.executable, "manage.py", "run_local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        eventkit.wait_until(lambda: _healthy(base_url), timeout=90, message="the local run to serve")
+        children = psutil.Process(run.pid).children(recursive=True)
+        broker_state = json.loads((tmp_path / "kafka.json").read_text())
+
+        outcomes = []
+        threads = [
+            threading.Thread(target=lambda n=n: outcomes.append(purchase(base_url, key, contract.pk, n)))
+            for n in range(60)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        assert sorted(map(str, outcomes)) == ["201"] * 60
+
+        relay = _child(run, "relay_outbox")
+        relay.kill()
+        eventkit.wait_until(
+            lambda: (found := _child(run, "relay_outbox")) is not None and found.pid != relay.pid,
+            timeout=30,
+            message="the supervisor to restart the relay",
+        )
+        assert _healthy(base_url)  # the others went on
+
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(60) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    output = (tmp_path / "run.log").read_text()
+    assert "relay exited with -9; restarting it" in output
+    assert "every process stopped" in output and "embedded Kafka broker stopped" in output
+    still_running = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert still_running == []
+    assert not psutil.pid_exists(broker_state["pid"]) or psutil.Process(broker_state["pid"]).status() == "zombie"
+    assert not (tmp_path / "kafka.json").exists()
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return requests.get(f"{base_url}/api/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _child(run: subprocess.Popen, marker: str):
+    for child in psutil.Process(run.pid).children():
+        try:
+            if any(marker in part for part in child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def test_the_embedded_postgresql_stops_on_request():
+    from boissipay.embedded.postgres import embedded_server_info, stop_embedded_server
+
+    # Beside the checkout's own: the server runs as its own system user, which must reach it.
+    pgdata = ROOT / ".local" / f"pg-stop-test-{uuid.uuid4().hex[:8]}"
+    try:
+        embedded_server_info(pgdata)
+        assert (pgdata / "postmaster.pid").exists()
+
+        stop_embedded_server(pgdata)
+
+        assert not (pgdata / "postmaster.pid").exists()
+    finally:
+        stop_embedded_server(pgdata)
+        shutil.rmtree(pgdata, ignore_errors=True)

@@ -88,7 +88,11 @@ class HasScopes(BasePermission):
         client = request.user
         if not isinstance(client, Client):
             raise exceptions.NotAuthenticated("An API key is required: 'Authorization: Api-Key <key>'.")
-        required = getattr(view, "required_scopes", {}).get(request.method)
+        if request.method.lower() not in view.http_method_names or not hasattr(view, request.method.lower()):
+            # A method the route does not have: 405 with Allow (DRF adds it), whatever the scopes.
+            raise exceptions.MethodNotAllowed(request.method)
+        scopes = getattr(view, "required_scopes", {})
+        required = scopes.get("GET" if request.method == "HEAD" else request.method)
         if required is None:
             return False
         if required not in client.scopes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
@@ -136,3 +136,35 @@ def handler500(request):
 
 def handler400(request, exception=None):
     return _problem_response(400, "bad_request", "The request could not be understood.")
+
+
+def api_not_found(request, unmatched: str = ""):
+    """The last route under /api/: an unknown path answers a problem, not Django's page."""
+    return _problem_response(404, "not_found", "No such resource.")
+
+
+class ApiProblemMiddleware:
+    """Under /api/, errors that Django would answer itself (Http404 from a plain view, a
+    refused permission, an unexpected exception) are problem+json whatever DEBUG says:
+    a client system parses every answer the same way. DRF views answer their own errors
+    through `problem_exception_handler` before this is reached."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, Http404):
+            return _problem_response(404, "not_found", "No such resource.")
+        if isinstance(exception, PermissionDenied):
+            return _problem_response(403, "forbidden", "You may not do this.")
+        if isinstance(exception, SuspiciousOperation | BadRequest):
+            return _problem_response(400, "bad_request", "The request could not be understood.")
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s", request.path, exc_info=exception, extra={"status_code": 500}
+        )
+        return handler500(request)

@@ -116,9 +116,15 @@ def shared_local_broker() -> str:
 
 
 def stop_local_broker() -> None:
-    state = Path(__file__).resolve().parents[2] / ".local" / "kafka.json"
+    """Stop this checkout's embedded broker, if one runs, and wait until it has gone."""
+    state = _state_file() if settings.configured else Path(__file__).resolve().parents[2] / ".local" / "kafka.json"
     if state.exists():
         info = json.loads(state.read_text())
         with contextlib.suppress(OSError):
             os.kill(info["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _alive(info["pid"]) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):  # reap it when this process started it
+                os.waitpid(info["pid"], os.WNOHANG)
+            time.sleep(0.05)
         state.unlink()

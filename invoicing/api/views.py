@@ -115,6 +115,38 @@ class BillingRunListView(APIView):
         return idempotent(request, perform)
 
 
+class EarlyInvoiceView(APIView):
+    required_scopes = {"POST": RUNS}
+
+    @extend_schema(
+        operation_id="invoiceContractEarly",
+        tags=["billing-runs"],
+        parameters=[IDEMPOTENCY_KEY],
+        request=io.EarlyInvoiceCreateSerializer,
+        responses={202: io.BillingRunSerializer, **problems(400, 401, 403, 404, 409)},
+    )
+    def post(self, request):
+        if request.user.customer_id:
+            self.permission_denied(request, "A key restricted to one customer cannot invoice early.")
+        serializer = io.EarlyInvoiceCreateSerializer(data=request.data if request.data is not None else {})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        def perform():
+            from invoicing.tasks import execute_billing_run
+
+            run = services.start_early_invoice(
+                contract_reference=data["contract_reference"],
+                reason=data["reason"],
+                trigger="api",
+                started_by=f"API key {request.user.name}",
+            )
+            transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
+            return Response(io.BillingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+        return idempotent(request, perform, required=True)
+
+
 class BillingRunDetailView(APIView):
     required_scopes = {"GET": RUNS}
 

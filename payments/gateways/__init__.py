@@ -38,6 +38,8 @@ class Submission:
 
 class Gateway(Protocol):
     name: str
+    # TARGET business days the gateway needs a debit ahead of its collection date.
+    lead_business_days: int
 
     def submit(self, debits: list[Debit]) -> list[Submission]:
         """Hand the debits over. Never raises for one debit: refusals come back as

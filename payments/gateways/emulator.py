@@ -11,6 +11,7 @@ from payments.gateways import Debit, Submission
 
 class EmulatorGateway:
     name = "emulator"
+    lead_business_days = 0  # the provider takes a debit on its due date
 
     def __init__(self, base_url: str | None = None, webhook_url: str | None = None, timeout: float = 5.0):
         self.base_url = (base_url or settings.PAYMENTS_EMULATOR_URL).rstrip("/")

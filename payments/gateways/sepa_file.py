@@ -13,12 +13,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from dateutil.easter import easter
 from django.conf import settings
 from django.utils import timezone
 from sepaxml import SepaDD
 
 from boissipay.clock import business_today
+from boissipay.sepa_calendar import earliest_collection_date
 from payments.gateways import Debit, Submission
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ SEQUENCE_TYPES = {"FRST", "RCUR"}
 
 class SepaFileGateway:
     name = "sepa_file"
+    lead_business_days = 1  # SEPA Core: the file reaches the bank a TARGET business day ahead
 
     def __init__(
         self,
@@ -142,32 +143,3 @@ def _problem(debit: Debit) -> str:
     if not debit.end_to_end_id or len(debit.end_to_end_id) > 35:
         return "The end-to-end id must have 1 to 35 characters."
     return ""
-
-
-def target_holidays(year: int) -> set[dt.date]:
-    """The days the euro payment system (TARGET2) is closed, besides weekends."""
-    easter_sunday = easter(year)
-    return {
-        dt.date(year, 1, 1),
-        easter_sunday - dt.timedelta(days=2),  # Good Friday
-        easter_sunday + dt.timedelta(days=1),  # Easter Monday
-        dt.date(year, 5, 1),
-        dt.date(year, 12, 25),
-        dt.date(year, 12, 26),
-    }
-
-
-def is_target_business_day(day: dt.date) -> bool:
-    return day.weekday() < 5 and day not in target_holidays(day.year)
-
-
-def earliest_collection_date(wanted: dt.date, today: dt.date) -> dt.date:
-    """A SEPA Core file must reach the bank at least one TARGET business day before the
-    collection date: `wanted`, or the first business day after the next one, if later."""
-    earliest = today + dt.timedelta(days=1)
-    while not is_target_business_day(earliest):
-        earliest += dt.timedelta(days=1)
-    day = max(wanted, earliest)
-    while not is_target_business_day(day):
-        day += dt.timedelta(days=1)
-    return day

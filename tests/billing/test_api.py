@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from billing.models import Operation
+from billing.models import Operation, OutOfScopeAttempt
+from boissipay.models import OutboxEvent
 from contracts import services as contracts
 from payments.models import PaymentItem
 from tests import factories
@@ -140,6 +141,16 @@ def test_the_same_booking_under_a_new_key_is_a_conflict(api, contract):
     assert Operation.objects.count() == 1
 
 
+def test_a_booking_resent_under_a_new_key_at_the_credit_limit_is_a_duplicate_not_a_rejection(api, contract):
+    body = purchase_body(contract, unit_amount=50_000, vat_rate="0")  # 100,000: the whole limit
+    assert submit(api, body).status_code == 201
+
+    response = submit(api, body, key="a-new-key")
+
+    assert (response.status_code, response.json()["code"]) == (409, "duplicate_external_ref")
+    assert list(Operation.objects.values_list("status", flat=True)) == ["accepted"]
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 
@@ -264,8 +275,37 @@ def test_a_customer_restricted_key_sees_only_its_customers_contracts_and_operati
     assert mine.get(f"{OPERATIONS}/{foreign['id']}").status_code == 404
     response = submit(mine, purchase_body(other))
     assert (response.status_code, response.json()["code"]) == (422, "contract_unknown")
-    assert mine.get(f"{OPERATIONS}/{response.json()['operation']['id']}").status_code == 200
     assert submit(mine, purchase_body(contract)).status_code == 201
+
+
+def test_a_restricted_key_writes_nothing_into_another_customers_contract_history(make_client, api, contract):
+    other = factories.billed_contract()
+    mine = make_client("operations:read", "operations:write", customer_id=contract.customer_id)
+    outbox_before = OutboxEvent.objects.count()
+
+    response = submit(mine, purchase_body(other, external_ref="BKG-FOREIGN"))
+
+    assert (response.status_code, response.json()["code"]) == (422, "contract_unknown")
+    assert api.get(f"/api/v1/contracts/{other.pk}/operations").json()["count"] == 0
+    assert not Operation.objects.filter(contract_id=other.pk).exists()
+    assert mine.get(f"{OPERATIONS}/{response.json()['operation']['id']}").status_code == 404
+    assert OutboxEvent.objects.count() == outbox_before  # nothing published in that contract's stream
+    attempt = OutOfScopeAttempt.objects.get()  # kept for staff only
+    assert (attempt.id, attempt.contract_id, attempt.customer_id, attempt.external_ref) == (
+        uuid.UUID(response.json()["operation"]["id"]),
+        other.pk,
+        contract.customer_id,
+        "BKG-FOREIGN",
+    )
+
+
+def test_a_restricted_key_on_a_contract_nobody_knows_is_answered_like_a_foreign_one(make_client, contract):
+    mine = make_client("operations:read", "operations:write", customer_id=contract.customer_id)
+    unknown_id = uuid.uuid4()
+    response = submit(mine, {**purchase_body(contract), "contract_id": str(unknown_id)})
+    assert (response.status_code, response.json()["code"]) == (422, "contract_unknown")
+    assert not Operation.objects.filter(contract_id=unknown_id).exists()
+    assert OutOfScopeAttempt.objects.filter(contract_id=unknown_id).count() == 1
 
 
 def test_an_unknown_operation_is_a_404_problem(api):

@@ -95,6 +95,7 @@ def test_a_purchase_on_another_customers_contract_is_treated_as_unknown():
     operation = submit_operation(request=operation_request(contract.pk), customer_scope=other_customer.pk)
     assert operation.reason_code == "contract_unknown"
     assert operation.customer_id == other_customer.pk
+    assert not Operation.objects.filter(contract_id=contract.pk).exists()  # not in that contract's history
 
 
 @pytest.mark.parametrize("change", ["suspend", "cancel"])

@@ -149,7 +149,7 @@ def test_a_bad_iban_is_a_400_naming_the_field(api):
     body = contract_body(owner.pk)
     body["mandate"]["iban"] = "FR7630006000011234567890188"
     problem = assert_problem(post_json(api, "/api/v1/contracts", body), 400, "validation_error")
-    assert problem["errors"][0]["field"] == "iban"
+    assert problem["errors"][0]["field"] == "mandate.iban"  # the full path, as other nested errors
     assert not Contract.objects.exists()
 
 

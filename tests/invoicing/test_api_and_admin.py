@@ -82,13 +82,52 @@ def test_staff_start_a_billing_run_and_follow_it(make_client):
     assert len(mail.outbox) == 1
 
 
-def test_a_billing_run_for_a_future_month_or_a_bad_period_is_refused(make_client):
+def test_a_billing_run_for_a_month_not_ended_or_a_bad_period_is_refused(make_client):
     staff = make_client("billing-runs:write")
-    with on(dt.date(2026, 11, 2)):
+    with on(dt.date(2026, 11, 30)):
+        current = post_json(staff, "/api/v1/billing-runs", {"period": "2026-11"})
         future = post_json(staff, "/api/v1/billing-runs", {"period": "2027-01"})
         bad = post_json(staff, "/api/v1/billing-runs", {"period": "2026-1"})
-    assert (future.status_code, future.json()["code"]) == (400, "period_in_future")
+    assert (current.status_code, current.json()["code"]) == (400, "period_not_ended")
+    assert "early invoice" in current.json()["detail"]
+    assert (future.status_code, future.json()["code"]) == (400, "period_not_ended")
     assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")
+    assert not BillingRun.objects.exists()
+
+
+def test_staff_invoice_a_contract_early_through_the_api(make_client):
+    contract = factories.billed_contract(reference="CTR-EARLY")
+    buy(contract, dt.date(2026, 11, 3))
+    staff = make_client("billing-runs:write")
+    with on(dt.date(2026, 11, 18)), delivered():
+        response = post_json(
+            staff,
+            "/api/v1/early-invoices",
+            {"contract_reference": "CTR-EARLY", "reason": "Contract cancelled on 2026-11-17"},
+            HTTP_IDEMPOTENCY_KEY="early-1",
+        )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["early"], body["reason"], body["trigger"]) == (True, "Contract cancelled on 2026-11-17", "api")
+    assert staff.get(f"/api/v1/billing-runs/{body['id']}").json()["status"] == "completed"
+    [invoice] = Invoice.objects.all()
+    assert (invoice.contract_reference, invoice.issue_date) == ("CTR-EARLY", dt.date(2026, 11, 18))
+
+
+def test_an_early_invoice_needs_an_unrestricted_staff_key_a_reason_and_a_known_contract(make_client):
+    factories.billed_contract(reference="CTR-EARLY")
+    customer = factories.customer()
+    restricted = make_client("billing-runs:write", customer_id=customer.pk)
+    staff = make_client("billing-runs:write")
+    body = {"contract_reference": "CTR-EARLY", "reason": "cancelled"}
+    assert post_json(restricted, "/api/v1/early-invoices", body, HTTP_IDEMPOTENCY_KEY="k1").status_code == 403
+    assert post_json(make_client("invoices:read"), "/api/v1/early-invoices", body).status_code == 403
+    no_reason = post_json(staff, "/api/v1/early-invoices", {**body, "reason": " "}, HTTP_IDEMPOTENCY_KEY="k2")
+    unknown = post_json(
+        staff, "/api/v1/early-invoices", {**body, "contract_reference": "NOPE"}, HTTP_IDEMPOTENCY_KEY="k3"
+    )
+    assert no_reason.status_code == 400
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "contract_unknown")
     assert not BillingRun.objects.exists()
 
 
@@ -139,6 +178,29 @@ def test_staff_run_billing_for_a_month_from_the_admin(admin_client):
     billing_run = BillingRun.objects.get()
     assert (billing_run.trigger, billing_run.status, billing_run.started_by) == ("admin", "completed", "admin")
     assert Invoice.objects.count() == 1
+
+
+def test_staff_invoice_a_contract_early_from_the_admin_and_the_run_says_who_and_why(admin_client):
+    contract = factories.billed_contract(reference="CTR-ADM-EARLY")
+    buy(contract, dt.date(2026, 11, 3))
+    assert "Invoice a contract early" in admin_client.get("/admin/invoicing/billingrun/").content.decode()
+    with on(dt.date(2026, 11, 18)), delivered():
+        refused = admin_client.post("/admin/invoicing/billingrun/run/", {"period": "2026-11"})
+        assert "ends on 2026-11-30" in refused.content.decode()
+        response = admin_client.post(
+            "/admin/invoicing/billingrun/early/",
+            {"contract_reference": "CTR-ADM-EARLY", "reason": "Final invoice"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    billing_run = BillingRun.objects.get()
+    assert (billing_run.early, billing_run.trigger, billing_run.started_by, billing_run.reason) == (
+        True,
+        "admin",
+        "admin",
+        "Final invoice",
+    )
+    assert Invoice.objects.get().contract_reference == "CTR-ADM-EARLY"
 
 
 def test_the_billing_run_list_shows_who_ran_what(admin_client, invoiced):

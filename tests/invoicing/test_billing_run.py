@@ -1,6 +1,7 @@
 """The monthly billing run: one invoice per contract, exactly once, gapless numbers."""
 
 import datetime as dt
+import io
 import os
 import signal
 import subprocess
@@ -43,8 +44,8 @@ def give_back(contract, purchase, day: dt.date, amount: int):
         return submit_operation(request=request)
 
 
-def run(period="2026-10", day=dt.date(2026, 11, 1), **options):
-    with on(day, hour=2):
+def run(period="2026-10", day=dt.date(2026, 11, 1), hour=2, **options):
+    with on(day, hour=hour):
         return services.run_billing(period=period, **options)
 
 
@@ -108,12 +109,16 @@ class TestTheRun:
         assert (again.status, again.invoices_count) == ("completed", 0)
 
     def test_operations_accepted_after_a_run_are_picked_up_by_the_next_one(self):
-        contract = factories.billed_contract()
+        contract = factories.billed_contract(reference="CTR-LATE")
         buy(contract, dt.date(2026, 10, 3))
-        run(period="2026-10", day=dt.date(2026, 10, 31))  # started early by staff
+        with on(dt.date(2026, 10, 31)):  # invoiced early by staff
+            services.invoice_early(
+                contract_reference="CTR-LATE", reason="customer's request", trigger="command", started_by="test"
+            )
         late = buy(contract, dt.date(2026, 10, 31), item(700))
-        run(period="2026-11", day=dt.date(2026, 12, 1))
-        assert BillableOperation.objects.get(pk=late.pk).invoice.period == dt.date(2026, 11, 1)
+        run(period="2026-10", day=dt.date(2026, 11, 1))
+        assert BillableOperation.objects.get(pk=late.pk).invoice.issue_date == dt.date(2026, 11, 1)
+        assert Invoice.objects.count() == 2
         assert not BillableOperation.objects.filter(batch__invoice__isnull=True).exists()
 
     def test_operations_of_a_later_month_wait_for_their_own_run(self):
@@ -151,12 +156,87 @@ class TestTheRun:
         run(contract_reference="CTR-ONLY")
         assert list(Invoice.objects.values_list("contract_reference", flat=True)) == ["CTR-ONLY"]
 
-    def test_a_future_month_is_refused(self):
+    @pytest.mark.parametrize("period", ["2026-11", "2026-12"])
+    def test_a_month_that_has_not_ended_is_refused(self, period):
         from boissipay.errors import DomainError
 
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 11, 2))
         with pytest.raises(DomainError) as refused:
-            run(period="2026-12", day=dt.date(2026, 11, 30))
-        assert refused.value.code == "period_in_future"
+            run(period=period, day=dt.date(2026, 11, 30), hour=23)
+        assert (refused.value.code, refused.value.status) == ("period_not_ended", 400)
+        assert "ends on" in refused.value.detail
+        assert not Invoice.objects.exists()
+        assert not BillingRun.objects.exists()
+
+    def test_a_month_is_invoiced_from_its_first_day_after_its_end_in_paris(self):
+        contract = factories.billed_contract()
+        buy(contract, dt.date(2026, 11, 2))
+        assert run(period="2026-11", day=dt.date(2026, 12, 1), hour=0).status == "completed"
+        assert Invoice.objects.count() == 1
+
+
+@pytest.mark.django_db
+class TestEarlyInvoices:
+    def test_staff_invoice_one_contract_early_and_the_months_later_operations_go_on_the_next_invoice(self):
+        contract = factories.billed_contract(reference="CTR-CANCELLED")
+        other = factories.billed_contract()
+        early_purchase = buy(contract, dt.date(2026, 11, 5))
+        buy(other, dt.date(2026, 11, 6))
+
+        with on(dt.date(2026, 11, 20)):
+            early = services.invoice_early(
+                contract_reference="CTR-CANCELLED",
+                reason="Final invoice: contract cancelled",
+                trigger="command",
+                started_by="jdupont",
+            )
+
+        assert (early.status, early.early, early.reason, early.started_by) == (
+            "completed",
+            True,
+            "Final invoice: contract cancelled",
+            "jdupont",
+        )
+        [first] = Invoice.objects.all()
+        assert (first.contract_reference, first.issue_date) == ("CTR-CANCELLED", dt.date(2026, 11, 20))
+        assert {line.operation_id for line in services.invoice_lines(first)} == {early_purchase.pk}
+
+        later = buy(contract, dt.date(2026, 11, 25))
+        run(period="2026-11", day=dt.date(2026, 12, 1))
+
+        second = Invoice.objects.get(contract_id=contract.pk, issue_date=dt.date(2026, 12, 1))
+        assert {line.operation_id for line in services.invoice_lines(second)} == {later.pk}
+        assert Invoice.objects.filter(contract_id=other.pk).count() == 1
+        assert numbers() == ["BP-2026-000001", "BP-2026-000002", "BP-2026-000003"]
+
+    def test_an_early_invoice_needs_a_reason_and_a_known_contract(self):
+        from boissipay.errors import DomainError
+
+        factories.billed_contract(reference="CTR-KNOWN")
+        with pytest.raises(DomainError) as no_reason:
+            services.invoice_early(contract_reference="CTR-KNOWN", reason="  ", trigger="command", started_by="x")
+        with pytest.raises(DomainError) as unknown:
+            services.invoice_early(contract_reference="CTR-NOPE", reason="why", trigger="command", started_by="x")
+        assert (no_reason.value.code, unknown.value.code) == ("reason_required", "contract_unknown")
+        assert not BillingRun.objects.exists()
+
+    def test_the_command_refuses_a_month_not_ended_and_invoices_early_only_when_asked(self):
+        from django.core.management import CommandError, call_command
+
+        contract = factories.billed_contract(reference="CTR-CMD")
+        buy(contract, dt.date(2026, 11, 5))
+        with on(dt.date(2026, 11, 20)):
+            with pytest.raises(CommandError, match="ends on 2026-11-30"):
+                call_command("run_billing", "--period", "2026-11", verbosity=0)
+            with pytest.raises(CommandError, match="--reason"):
+                call_command("run_billing", "--early", "--contract", "CTR-CMD", verbosity=0)
+            out = io.StringIO()
+            call_command("run_billing", "--early", "--contract", "CTR-CMD", "--reason", "cancelled", stdout=out)
+        assert "Early invoice of CTR-CMD (cancelled): completed" in out.getvalue()
+        run_ = BillingRun.objects.get()
+        assert (run_.early, run_.trigger, run_.reason) == (True, "command", "cancelled")
+        assert Invoice.objects.count() == 1
 
     def test_the_cost_of_a_run_does_not_grow_with_the_operations(self):
         few, many = factories.billed_contract(), factories.billed_contract()

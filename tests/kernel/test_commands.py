@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from boissipay.api.auth import digest
@@ -119,7 +120,8 @@ def test_revoking_an_unknown_key_fails():
 
 
 @pytest.fixture
-def admin_account(monkeypatch):
+def admin_account(monkeypatch, settings, tmp_path):
+    settings.LOCAL_DIR = tmp_path  # the demo key file of the developer's own local run is left alone
     monkeypatch.setenv("BOISSIPAY_ADMIN_USER", "backoffice")
     monkeypatch.setenv("BOISSIPAY_ADMIN_PASSWORD", "s3cret-for-tests")
     return "backoffice", "s3cret-for-tests"
@@ -165,12 +167,32 @@ def test_bootstrap_prints_a_demo_key_that_authenticates(admin_account):
     assert ApiKey.objects.get(digest=digest(raw)).name == DEMO_KEY_NAME
 
 
-def test_bootstrapping_again_revokes_the_previous_demo_key(admin_account):
+def test_bootstrapping_again_keeps_the_demo_key_that_works(admin_account):
     first = raw_key_in(run("bootstrap_local"))
 
-    second = raw_key_in(run("bootstrap_local"))
+    output = run("bootstrap_local")
 
-    assert first != second
+    assert raw_key_in(output) == first
+    assert "kept from the last run" in output
+    assert list_contracts(first).status_code == 200
+    assert ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).count() == 1
+
+
+def test_a_demo_key_that_no_longer_works_is_replaced_and_the_output_says_so(admin_account):
+    first = raw_key_in(run("bootstrap_local"))
+    ApiKey.objects.filter(digest=digest(first)).update(revoked_at=timezone.now())
+
+    output = run("bootstrap_local")
+
+    second = raw_key_in(output)
+    assert second != first
+    assert "previous demo key no longer worked" in output
     assert list_contracts(first).status_code == 401
     assert list_contracts(second).status_code == 200
-    assert ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).count() == 1
+
+
+def test_the_demo_key_is_kept_readable_by_its_owner_only(admin_account, settings):
+    raw = raw_key_in(run("bootstrap_local"))
+    kept = settings.LOCAL_DIR / "demo-api-key"
+    assert kept.read_text().strip() == raw
+    assert kept.stat().st_mode & 0o077 == 0

@@ -180,3 +180,43 @@ def test_two_simultaneous_retries_of_a_contract_creation_create_one_contract_and
     assert answers[0].json() == answers[1].json()
     assert sorted(answer.get("Idempotent-Replayed", "") for answer in answers) == ["", "true"]
     assert Contract.objects.filter(reference="CTR-API-1").count() == 1
+
+
+def resolved(node, document: dict, depth: int = 0):
+    """`node` with every local $ref of `document` replaced by what it names."""
+    assert depth < 50, "a $ref cycle"
+    if isinstance(node, dict):
+        if "$ref" in node and node["$ref"].startswith("#/"):
+            target = document
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            return resolved(target, document, depth + 1)
+        return {key: resolved(value, document, depth + 1) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolved(value, document, depth + 1) for value in node]
+    return node
+
+
+def test_every_operation_documents_the_same_responses_in_the_served_document_as_in_its_own_file(client):
+    served = yaml.safe_load(client.get("/api/schema/").content)
+    compared = 0
+    for path in sorted((settings.BASE_DIR / "openapi").glob("*.yaml")):
+        if path.stem == "asyncapi":
+            continue
+        own = yaml.safe_load(path.read_text())
+        for route, item in own["paths"].items():
+            for method, operation in item.items():
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                expected = resolved(operation, own)
+                assert resolved(served["paths"][route][method], served) == expected, f"{method.upper()} {route}"
+                compared += 1
+    assert compared >= 25
+
+
+def test_the_served_document_keeps_each_contexts_own_problem_codes(client):
+    served = yaml.safe_load(client.get("/api/schema/").content)
+    conflict = resolved(served["paths"]["/api/v1/operations"]["post"]["responses"]["409"], served)
+    assert "duplicate_external_ref" in yaml.safe_dump(conflict)
+    not_found = resolved(served["paths"]["/api/v1/contracts/{id}"]["get"]["responses"]["404"], served)
+    assert "payment_unknown" not in yaml.safe_dump(not_found)

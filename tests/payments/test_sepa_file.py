@@ -16,6 +16,11 @@ from boissipay.clock import business_today
 from payments.gateways import Debit, gateway_named
 from payments.gateways.sepa_file import SepaFileGateway
 from payments.models import Payment, PaymentLog
+from tests.clock import freeze_module_at
+
+# Every test here is on Friday 20 November 2026 (Paris), whatever the real date: the
+# collection dates below are then far enough ahead for a SEPA Core file.
+_today = freeze_module_at(dt.date(2026, 11, 20))
 
 XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.008.001.02.xsd"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.02"}

@@ -1,0 +1,33 @@
+"""Gunicorn settings of the web process, read from the environment: the same file for
+`make run` and for production (`gunicorn -c gunicorn.conf.py config.wsgi`).
+
+| variable | default | |
+|---|---|---|
+| `GUNICORN_BIND` | `127.0.0.1:8000` | host:port, or several separated by commas |
+| `WEB_CONCURRENCY` | 2 x cores + 1 | worker processes |
+| `GUNICORN_THREADS` | 4 | threads per worker (gthread) |
+| `GUNICORN_BACKLOG` | 2048 | pending connections the listen socket holds |
+| `GUNICORN_TIMEOUT` | 30 | seconds before a silent worker is restarted |
+| `GUNICORN_KEEPALIVE` | 5 | seconds a keep-alive connection waits for its next request |
+"""
+
+import multiprocessing
+import os
+
+bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",") if address.strip()]
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# The development server's listen queue was 10: bursts of concurrent clients were reset.
+backlog = int(os.environ.get("GUNICORN_BACKLOG") or 2048)
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 30)
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 0)
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or 0)
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+proc_name = "boissipay-web"
+# Django's own settings tell it that it sits behind a TLS proxy (BEHIND_TLS_PROXY).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

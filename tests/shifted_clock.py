@@ -1,0 +1,61 @@
+"""`python -m tests.shifted_clock`: the suite again under shifted clocks (`make test`).
+
+Debian's `faketime` shifts the clock of pytest and of every process it starts (the
+embedded PostgreSQL, the broker, the relay, workers) by the same offset, so Python's
+clock and the database's `now()` agree. The embedded PostgreSQL is stopped before each
+run, so that it restarts under the shifted clock, and after the last, so that the next
+command finds it on the real one. The slow fault tests are left to the real-clock run:
+they test processes, not dates.
+
+Instants (Europe/Paris): one minute before the new year of next year, and 29 February
+2028 at noon. `SHIFTED_CLOCK_AT="2031-12-31T23:59"` (comma-separated) chooses others."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+ROOT = Path(__file__).resolve().parents[1]
+PYTEST_ARGS = ["-m", "not slow", "-p", "no:cacheprovider", "-q", "--timeout", "120"]
+
+
+def instants(now: dt.datetime) -> list[dt.datetime]:
+    chosen = os.environ.get("SHIFTED_CLOCK_AT", "")
+    if chosen:
+        return [dt.datetime.fromisoformat(text.strip()).replace(tzinfo=PARIS) for text in chosen.split(",")]
+    return [
+        dt.datetime(now.year + 1, 12, 31, 23, 59, tzinfo=PARIS),
+        dt.datetime(2028, 2, 29, 12, 0, tzinfo=PARIS),
+    ]
+
+
+def stop_embedded_servers() -> None:
+    subprocess.run([sys.executable, "-m", "boissipay.embedded.stop"], cwd=ROOT, check=False, capture_output=True)
+
+
+def main() -> int:
+    if shutil.which("faketime") is None:
+        print("faketime is missing: `make test` installs Debian's faketime", file=sys.stderr)
+        return 2
+    failures = 0
+    for instant in instants(dt.datetime.now(PARIS)):
+        offset = int(instant.timestamp() - time.time())
+        print(f"\n=== the suite at {instant:%Y-%m-%d %H:%M %Z} (clock shifted by {offset:+d} s) ===", flush=True)
+        stop_embedded_servers()
+        # No FAKETIME_DONT_FAKE_MONOTONIC: with it, Python's time.sleep fails (EINVAL).
+        command = ["faketime", "-f", f"{offset:+d}s", sys.executable, "-m", "pytest", *PYTEST_ARGS, *sys.argv[1:]]
+        result = subprocess.run(command, cwd=ROOT, check=False)
+        failures += result.returncode != 0
+    stop_embedded_servers()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
