@@ -1,6 +1,7 @@
 """The README's run command: every process the configuration needs, served by gunicorn,
 kept running, and stopped cleanly (children, embedded broker) on Ctrl-C or SIGTERM."""
 
+import contextlib
 import json
 import shutil
 import signal
@@ -69,7 +70,12 @@ def purchase(base_url: str, key: str, contract_id, n: int) -> int | str:
         "type": "purchase",
         "external_ref": f"BKG-LOCAL-{n}",
         "currency": "EUR",
-        "orders": [{"reference": "ORD-1", "items": [{"label": "Paris-Nice", "quantity": 1, "unit_amount": 100}]}],
+        "orders": [
+            {
+                "reference": "ORD-1",
+                "items": [{"label": "Paris-Nice", "quantity": 1, "unit_amount": 100, "vat_rate": "10"}],
+            }
+        ],
     }
     headers = {"Authorization": f"Api-Key {key}", "Idempotency-Key": uuid.uuid4().hex}
     try:
@@ -118,9 +124,7 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
         run.send_signal(signal.SIGTERM)
         assert run.wait(60) == 0
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        _stop(run)
     output = (tmp_path / "run.log").read_text()
     assert "relay exited with -9; restarting it" in output
     assert "every process stopped" in output and "embedded Kafka broker stopped" in output
@@ -128,6 +132,21 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
     assert still_running == []
     assert not psutil.pid_exists(broker_state["pid"]) or psutil.Process(broker_state["pid"]).status() == "zombie"
     assert not (tmp_path / "kafka.json").exists()
+
+
+def _stop(run: subprocess.Popen) -> None:
+    """Whatever happened, leave no process of this run behind."""
+    if run.poll() is None:
+        children = psutil.Process(run.pid).children(recursive=True)
+        run.send_signal(signal.SIGTERM)
+        try:
+            run.wait(60)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def _healthy(base_url: str) -> bool:

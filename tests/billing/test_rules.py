@@ -14,7 +14,12 @@ from boissipay.models import OutboxEvent
 from contracts import services as contracts
 from payments.models import PaymentItem
 from tests import factories
+from tests.clock import freeze_module_at
 from tests.factories import delivered, item, operation_request, purchase, refund
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
+# the contracts its factories make are valid on the dates the tests travel to.
+_today = freeze_module_at(dt.date(2026, 6, 15))
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")

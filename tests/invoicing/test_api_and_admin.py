@@ -8,9 +8,14 @@ from django.core import mail
 
 from invoicing.models import BillingRun, Invoice
 from tests import factories
+from tests.clock import freeze_module_at
 from tests.conftest import post_json
 from tests.factories import delivered, item
 from tests.invoicing.test_billing_run import buy, on, run
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
+# the contracts its factories make are valid on the dates the tests travel to.
+_today = freeze_module_at(dt.date(2026, 10, 1))
 
 pytestmark = pytest.mark.django_db
 

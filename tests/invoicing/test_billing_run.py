@@ -19,7 +19,12 @@ from boissipay.clock import PARIS
 from invoicing import services
 from invoicing.models import BillableOperation, BillingBatch, BillingRun, Invoice
 from tests import eventkit, factories
+from tests.clock import freeze_module_at
 from tests.factories import delivered, item, operation_request
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
+# the contracts its factories make are valid on the dates the tests travel to.
+_today = freeze_module_at(dt.date(2026, 10, 1))
 
 ROOT = Path(__file__).resolve().parents[2]
 

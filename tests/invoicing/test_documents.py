@@ -32,6 +32,11 @@ from invoicing.documents import (
     facturx_xml,
     render_pdf,
 )
+from tests.clock import freeze_module_at
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
+# the contracts its factories make are valid on the dates the tests travel to.
+_today = freeze_module_at(dt.date(2026, 10, 1))
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",

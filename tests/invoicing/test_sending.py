@@ -11,8 +11,13 @@ from billing.models import ContractAccount, Operation
 from invoicing import services
 from invoicing.models import Invoice
 from tests import factories
+from tests.clock import freeze_module_at
 from tests.factories import delivered, item
 from tests.invoicing.test_billing_run import buy, on
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
+# the contracts its factories make are valid on the dates the tests travel to.
+_today = freeze_module_at(dt.date(2026, 10, 1))
 
 pytestmark = pytest.mark.django_db
 

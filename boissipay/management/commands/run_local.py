@@ -117,7 +117,8 @@ class Supervisor:
                     pause = RESTART_PAUSES[min(self.restarts[name], len(RESTART_PAUSES) - 1)]
                     self.write(f"{name} exited with {child.returncode}; restarting it in {pause} s")
                     self.restart_at[name] = now + pause
-                elif now >= self.restart_at.pop(name):
+                elif now >= self.restart_at[name]:
+                    del self.restart_at[name]
                     self.restarts[name] += 1
                     self.start(name)
         self.stop_children()

@@ -206,17 +206,19 @@ class Command(BaseCommand):
         return contract
 
     def invoice_month(self, contract) -> Invoice:
-        run = invoicing.run_billing(
-            period=business_today().strftime("%Y-%m"),
+        # The month has not ended: the demo asks for an early invoice, as staff would for a
+        # contract that stops mid-month, instead of waiting for the run of the 1st.
+        run = invoicing.invoice_early(
+            contract_reference=contract.reference,
+            reason="demo: the month's invoice without waiting for its end",
             trigger="command",
             started_by="demo",
-            contract_reference=contract.reference,
         )
         invoice = Invoice.objects.get(billing_run=run)
         invoicing.invoice_pdf(invoice_id=invoice.pk)
         invoice.refresh_from_db()
         self.say(
-            f"  billing run {run.period:%Y-%m}: invoice {invoice.number}, {self.money(invoice.total_incl_tax)} incl. "
+            f"  early invoice of {run.period:%Y-%m}: invoice {invoice.number}, {self.money(invoice.total_incl_tax)} incl. "
             f"VAT, due {invoice.due_date:%d/%m/%Y}, {invoice.status} to {invoice.buyer['billing_email']}"
         )
         self.say(f"  PDF with its Factur-X e-invoice: {invoice.pdf.path}")
