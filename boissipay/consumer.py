@@ -47,9 +47,14 @@ class ContextConsumer:
         return self._consumer
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
-            self._consumer = None
+        """Drop the consumer; a stalled broker may make closing fail: logged, never raised."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:
+            logger.warning("consumer %s: closing failed (%r); dropped", self.group_id, exc)
 
     def apply(self, message: EventMessage, *, partition: int, offset: int) -> None:
         """Apply `message` with each of this context's handlers for its type, retrying a
@@ -99,9 +104,27 @@ class ContextConsumer:
         return count
 
     def run(self, *, stop: threading.Event | None = None) -> None:
+        """Consume until `stop`. A fault of the broker or the database is logged and
+        backed off from, for as long as it lasts: offsets not committed are consumed
+        again (the inbox skips what was applied), so nothing is lost or applied twice."""
         stop = stop or threading.Event()
+        failures = 0
         try:
             while not stop.is_set():
-                self.poll_once()
+                try:
+                    self.poll_once()
+                except Exception as exc:
+                    failures += 1
+                    pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    logger.warning(
+                        "consumer %s: %r; reconnecting in %.1f s (failure %d)", self.group_id, exc, pause, failures
+                    )
+                    self.close()
+                    close_old_connections()
+                    stop.wait(pause)
+                    continue
+                if failures:
+                    logger.info("consumer %s: working again after %d failure(s)", self.group_id, failures)
+                    failures = 0
         finally:
             self.close()

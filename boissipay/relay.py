@@ -129,9 +129,16 @@ class OutboxRelay:
         return self._producer
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+        """Drop the producer. Closing one whose broker has stalled may itself time out:
+        that is logged and forgotten, never raised (the rows it held stay unpublished and
+        are claimed again)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=5)
+        except Exception as exc:  # a stalled broker must not kill the relay while it backs off
+            logger.warning("relay: closing the Kafka producer failed (%r); dropped", exc)
 
     # --- claim, publish, mark ---------------------------------------------------------
 
@@ -261,16 +268,27 @@ class OutboxRelay:
         return None if seconds is None else max(0.0, float(seconds))
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None, idle_sleep: float = 0.2) -> RelayStats:
+        """Relay until `stop` (or, with `once`, until nothing is left). Any fault of the
+        broker or the database is logged and backed off from, for as long as it lasts:
+        the relay never exits on one."""
         stop = stop or threading.Event()
+        failures = 0
         while not stop.is_set():
             try:
                 claimed = self.relay_batch()
-            except (KafkaError, OSError) as exc:
-                logger.warning("relay: Kafka unavailable (%r); backing off", exc)
+                self.dispatch_pending()
+            except Exception as exc:
+                failures += 1
+                pause = backoff_seconds(min(failures, 6))
+                kind = "Kafka" if isinstance(exc, KafkaError | OSError) else "the database or the relay"
+                logger.warning("relay: %s failed (%r); backing off %.1f s (failure %d)", kind, exc, pause, failures)
                 self.close()
-                claimed = 0
-                stop.wait(backoff_seconds(3))
-            self.dispatch_pending()
+                _forget_broken_connection()
+                stop.wait(pause)
+                continue
+            if failures:
+                logger.info("relay: working again after %d failure(s)", failures)
+                failures = 0
             if claimed == 0:
                 if once:
                     # Draining: rows leased by a relay that died (or is finishing) come
@@ -283,6 +301,14 @@ class OutboxRelay:
                 stop.wait(idle_sleep)
         self.close()
         return self.stats
+
+
+def _forget_broken_connection() -> None:
+    """After a database fault, let Django open a new connection for the next attempt."""
+    try:
+        connection.close()
+    except Exception as exc:
+        logger.debug("relay: closing the database connection failed (%r)", exc)
 
 
 def dispatch_to_local_handlers(row: OutboxEvent, *, max_attempts: int) -> None:

@@ -5,12 +5,14 @@ CELERY_BROKER_URL and the e-mail settings. Without DATABASE_URL an embedded Post
 server is started (or found running) under .local/, so a fresh machine needs nothing else.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from boissipay.env import env, env_bool, env_int, env_list
+from config.production import DEV_SECRET_KEY, DEV_WEBHOOK_SECRET, production_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,20 +26,15 @@ if env_bool("BOISSIPAY_READ_ENV_FILE", True):
 LOCAL_DIR = Path(env("BOISSIPAY_LOCAL_DIR", str(BASE_DIR / ".local")))
 
 # --- Core ---------------------------------------------------------------------------
-DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused when DEBUG is off
 DEBUG = env_bool("DEBUG", False)
+# Development values are refused with DEBUG off (see the production guard at the end).
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
-# Production mode (DEBUG off) refuses the development key unless explicitly allowed for local runs.
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY and not env_bool("BOISSIPAY_ALLOW_DEV_SECRET", False):
-    raise ImproperlyConfigured(
-        "SECRET_KEY is the development key while DEBUG is off: set SECRET_KEY in production "
-        "(or DEBUG=1 / BOISSIPAY_ALLOW_DEV_SECRET=1 for a local run)."
-    )
 # Where this service's web process is reached: `make run` serves there, and what tells
 # others how to reach us (the payment provider's webhook) derives from it.
 BASE_URL = env("BOISSIPAY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "boissipay.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "boissipay",
     "contracts",
     "billing",
@@ -68,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "boissipay.api.errors.ApiProblemMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -88,6 +87,24 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Back-office accounts: password rules, and guessing throttled per address ---------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 10)  # failed logins from one address...
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))  # ...lock it out this long
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "boissipay.security.admin_login_locked_out"  # 429 with Retry-After
+# Bad API keys from one address within the window lock it out (429, Retry-After) until
+# the window ends. Counted in the cache: per process unless CACHES names a shared one.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20)
+API_KEY_FAILURE_WINDOW_SECONDS = env_int("API_KEY_FAILURE_WINDOW_SECONDS", 300)
 
 # --- Database: PostgreSQL only (row locks and constraints must be the real ones) -----
 if env("DATABASE_URL", ""):
@@ -132,12 +149,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["boissipay.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["boissipay.api.auth.HasScopes"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["boissipay.api.parsers.CheckedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["boissipay.api.renderers.ProblemAwareJSONRenderer"],
     "EXCEPTION_HANDLER": "boissipay.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# Request bodies nested deeper than this are refused before parsing (400, not a 500).
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Boissipay API",
     "DESCRIPTION": "Deferred-payment contracts, operations, invoices and payments.",
@@ -209,7 +228,7 @@ PAYMENTS_GATEWAY = env("PAYMENTS_GATEWAY", "emulator")
 # A failed collection is tried again this many days after its due date; after the last
 # retry fails the payment is failed for good (and the contract is suspended).
 PAYMENTS_RETRY_DAYS = [int(days) for days in env("PAYMENTS_RETRY_DAYS", "3,7").split(",") if days.strip()]
-PAYMENTS_WEBHOOK_SECRET = env("PAYMENTS_WEBHOOK_SECRET", "whsec_local_development_only")
+PAYMENTS_WEBHOOK_SECRET = env("PAYMENTS_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
 PAYMENTS_WEBHOOK_TOLERANCE_SECONDS = env_int("PAYMENTS_WEBHOOK_TOLERANCE_SECONDS", 300)
 PAYMENTS_EMULATOR_URL = env("PAYMENTS_EMULATOR_URL", "http://127.0.0.1:8099")
 # Where the provider sends its answers (our webhook): on the service's own address unless
@@ -224,7 +243,7 @@ PAYMENTS_CREDITOR = {
 }
 
 # --- E-mail ---------------------------------------------------------------------------
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "boissipay.mail.PrivateFileEmailBackend")  # files 0600 under .local/mail
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(LOCAL_DIR / "mail"))
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -247,3 +266,16 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR"},
     },
 }
+
+# --- Production guard -------------------------------------------------------------------
+# With DEBUG off the service refuses to start on any development secret or default, and
+# says every problem at once. BOISSIPAY_ALLOW_DEV_SECRET=1 is for local runs and tests only.
+if not DEBUG and not env_bool("BOISSIPAY_ALLOW_DEV_SECRET", False):
+    import os as _os
+
+    _problems = production_problems(globals(), _os.environ)
+    if _problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off: " + "; ".join(_problems) + ". (DEBUG=1 or BOISSIPAY_ALLOW_DEV_SECRET=1 "
+            "for a local run only.)"
+        )

@@ -170,7 +170,8 @@ def submit_due_payments(
     return counts
 
 
-def _claim_for_submission(payment_id, gateway_name: str, today: dt.date, horizon: dt.date):
+def _claim_for_submission(payment_id, gateway_name: str, today: dt.date, horizon: dt.date | None = None):
+    horizon = horizon or today
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update(skip_locked=True)
@@ -230,11 +231,44 @@ def record_outcome(
     end_to_end_id: str | None = None,
     source: str = "webhook",
     payload: dict | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
 ) -> Payment | None:
     """Apply a gateway's answer for a submitted payment; returns it, or None when nothing
     was applied: the same provider event a second time, an answer for a payment not
     awaiting one, or about an earlier attempt (logged). Raises NotFound for an unknown
-    payment."""
+    payment, and DomainError 422 `amount_mismatch` when the answer's amount or currency
+    (when given) is not the payment's: nothing is applied, the refusal is logged."""
+    mismatch = _record_outcome(
+        succeeded=succeeded,
+        reason=reason,
+        payment_id=payment_id,
+        provider_reference=provider_reference,
+        provider_event_id=provider_event_id,
+        end_to_end_id=end_to_end_id,
+        source=source,
+        payload=payload,
+        amount=amount,
+        currency=currency,
+    )
+    if isinstance(mismatch, str):
+        raise DomainError("amount_mismatch", mismatch, status_code=422)
+    return mismatch
+
+
+def _record_outcome(
+    *,
+    succeeded,
+    reason,
+    payment_id,
+    provider_reference,
+    provider_event_id,
+    end_to_end_id,
+    source,
+    payload,
+    amount,
+    currency,
+) -> Payment | str | None:
     with transaction.atomic():
         lookup = {"pk": payment_id} if payment_id else {"provider_reference": provider_reference}
         if not any(lookup.values()):
@@ -245,6 +279,14 @@ def record_outcome(
             payment = None
         if payment is None:
             raise NotFound("No such payment.", "payment_unknown")
+        if (amount is not None and amount != payment.amount) or (currency is not None and currency != payment.currency):
+            refusal = (
+                f"The answer says {amount} {currency}; the payment is {payment.amount} {payment.currency}: "
+                "nothing applied."
+            )
+            logger.warning("payment %s: %s (%s)", payment.pk, refusal, source)
+            _log(payment, source, f"refused: {refusal}"[:500], payload)
+            return refusal
         try:
             with transaction.atomic():
                 _log(

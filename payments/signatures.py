@@ -33,6 +33,8 @@ def verify(header: str | None, body: bytes, secret: str, tolerance_seconds: int,
         given = parts["v1"]
     except (ValueError, KeyError):
         raise InvalidSignature(f"The {HEADER} header is malformed.") from None
+    if not given.isascii():  # compare_digest refuses non-ASCII text: a forged header, not a crash
+        raise InvalidSignature(f"The {HEADER} header is malformed.")
     expected = hmac.new(secret.encode(), f"{moment}.".encode() + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given):
         raise InvalidSignature("The signature does not match the body.")

@@ -26,6 +26,15 @@ class ContractCheckedClient(APIClient):
         return response
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no counted failures (bad API keys per address, ...)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def make_client(db):
     def make(*scopes: str, customer_id=None) -> ContractCheckedClient:

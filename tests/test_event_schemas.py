@@ -29,7 +29,11 @@ from payments import services as payments_services
 from payments.gateways import Debit
 from payments.models import Payment
 from tests import factories
+from tests.clock import freeze_module_at
 from tests.factories import delivered
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
+_today = freeze_module_at(dt.date(2026, 9, 1))
 
 pytestmark = pytest.mark.django_db
 

@@ -11,6 +11,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from boissipay.models import ApiKey
+from boissipay.security import count_failed_api_key, refuse_if_locked_out
 
 KEYWORD = "Api-Key"
 KEY_PREFIX = "bp_"
@@ -54,11 +55,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != KEYWORD.lower().encode():
             return None
+        refuse_if_locked_out(request)
         if len(header) != 2:
+            count_failed_api_key(request)
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Api-Key <key>'.")
         try:
             raw_key = header[1].decode()
         except UnicodeError:
+            count_failed_api_key(request)
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         key = (
             ApiKey.objects.filter(digest=digest(raw_key), revoked_at__isnull=True)
@@ -66,6 +70,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             .first()
         )
         if key is None:
+            count_failed_api_key(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         client = Client(
             key_id=str(key.id),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -16,6 +18,8 @@ from boissipay.api.renderers import PROBLEM_CONTENT_TYPE
 from boissipay.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF])")
 
 
 def problem(status_code: int, code: str, title: str, detail: str = "", **extra) -> dict:
@@ -138,9 +142,20 @@ def handler400(request, exception=None):
     return _problem_response(400, "bad_request", "The request could not be understood.")
 
 
+@csrf_exempt  # an API client has no CSRF cookie: whatever the method, the answer is the 404
 def api_not_found(request, unmatched: str = ""):
     """The last route under /api/: an unknown path answers a problem, not Django's page."""
     return _problem_response(404, "not_found", "No such resource.")
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: a problem under /api/ (the API authenticates by key, so this is
+    only reached by a plain Django view), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return _problem_response(403, "forbidden", "The request was refused (CSRF).")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason)
 
 
 class ApiProblemMiddleware:
@@ -153,6 +168,12 @@ class ApiProblemMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith("/api/") and (
+            CONTROL_IN_PATH.search(request.path) or CONTROL_IN_PATH.search(request.META.get("QUERY_STRING", ""))
+        ):
+            # A NUL (or another control character) cannot name anything: refused before
+            # it reaches a query (PostgreSQL refuses NUL in text: a DataError, a 500).
+            return _problem_response(400, "bad_request", "The path or query holds a control character.")
         return self.get_response(request)
 
     def process_exception(self, request, exception):

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from boissipay.api.serializers import QueryFilterSerializer
+from boissipay.api.serializers import QueryFilterSerializer, StrictIntegerField
 from payments.models import Payment
 
 
@@ -44,8 +44,8 @@ class WebhookEventSerializer(serializers.Serializer):
     charge_id = serializers.CharField(max_length=100)
     payment_id = serializers.UUIDField(required=False)
     end_to_end_id = serializers.CharField(max_length=35, required=False)
-    amount = serializers.IntegerField(required=False)
-    currency = serializers.CharField(required=False)
+    amount = StrictIntegerField()
+    currency = serializers.RegexField(r"^[A-Z]{3}$")
     failure_code = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
     failure_message = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True)
     created = serializers.IntegerField(required=False)

@@ -1,14 +1,14 @@
 """Thin views of the payments API, and the provider's signed webhook."""
 
-import json
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from boissipay.api.pagination import StandardPagination
+from boissipay.api.parsers import loads_checked
 from boissipay.api.schema import page_of, problems
 from boissipay.errors import DomainError, NotFound
 from payments import selectors, services, signatures
@@ -80,9 +80,11 @@ class PaymentWebhookView(APIView):
         except signatures.InvalidSignature as exc:
             raise DomainError("invalid_signature", str(exc), status_code=401) from exc
         try:
-            data = json.loads(body)
-        except ValueError:
-            raise DomainError("malformed_request", "The body is not JSON.", status_code=400) from None
+            data = loads_checked(body)
+        except (ParseError, UnicodeDecodeError):
+            raise DomainError(
+                "malformed_request", "The body is not JSON within the API's limits.", status_code=400
+            ) from None
         event = io.WebhookEventSerializer(data=data if isinstance(data, dict) else {})
         event.is_valid(raise_exception=True)
         fields = event.validated_data
@@ -96,5 +98,7 @@ class PaymentWebhookView(APIView):
             end_to_end_id=fields.get("end_to_end_id"),
             source="webhook",
             payload=data,
+            amount=fields["amount"],
+            currency=fields["currency"],
         )
         return Response({"received": True, "applied": payment is not None})

@@ -29,10 +29,15 @@ def contract_body(customer_id, **overrides):
         "reference": "CTR-API-1",
         "currency": "EUR",
         "credit_limit": 5_000_000,
-        "starts_on": "2026-01-01",
-        "ends_on": "2027-12-31",
+        "starts_on": factories.years_from(factories.today(), -1).isoformat(),
+        "ends_on": factories.years_from(factories.today(), 2).isoformat(),
         "payment_terms_days": 30,
-        "mandate": {"reference": "UMR-API-1", "iban": factories.IBAN, "bic": factories.BIC, "signed_on": "2026-01-01"},
+        "mandate": {
+            "reference": "UMR-API-1",
+            "iban": factories.IBAN,
+            "bic": factories.BIC,
+            "signed_on": factories.years_from(factories.today(), -1).isoformat(),
+        },
     }
     body.update(overrides)
     return body

@@ -11,6 +11,10 @@ from boissipay.models import OutboxEvent
 from contracts import services
 from contracts.models import Contract, Mandate
 from tests import factories
+from tests.clock import freeze_module_at
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
+_today = freeze_module_at(dt.date(2026, 1, 15))
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from tests.invoicing.test_billing_run import buy, on, run
 
 # Every test here starts on one frozen "today" (Paris, ticking), whatever the real date:
 # the contracts its factories make are valid on the dates the tests travel to.
-_today = freeze_module_at(dt.date(2026, 10, 1))
+_today = freeze_module_at(dt.date(2026, 11, 10))  # admin sessions last two weeks: near the days visited
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,6 @@
 """Every answer under /api/ is problem+json: wrong methods, unknown paths, whatever DEBUG says."""
 
+import json
 import uuid
 
 import pytest
@@ -62,3 +63,129 @@ def test_outside_the_api_a_404_stays_a_page(client, settings):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("method", ["post", "patch", "put", "delete"])
+def test_a_write_to_an_unknown_api_path_is_a_404_problem_not_a_csrf_page(key, method):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/v1/contracts/null,null", "{}", content_type="application/json", **key)
+    assert_problem(response, 404, "not_found")
+
+
+# --- hostile bodies ----------------------------------------------------------------------
+
+JSON_ENDPOINTS = ["/api/v1/customers", "/api/v1/contracts", "/api/v1/operations", "/api/v1/payments/webhook"]
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize("body", ["[" * 50_000, '{"a":' * 50_000, "[" * 33 + "]" * 33])
+def test_a_deeply_nested_body_is_a_400_problem_not_a_500(client, key, path, body):
+    response = client.post(path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="deep", **key)
+    assert response.status_code in (400, 401)  # the webhook checks its signature first
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_nesting_within_the_limit_is_parsed():
+    from boissipay.api.parsers import loads_checked
+
+    assert loads_checked("[" * 32 + "]" * 32) is not None
+    assert loads_checked('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}') == {"a": "[" * 40}
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x07", "\x7f", "\x0b"])
+def test_control_characters_in_any_text_are_a_400_and_nothing_is_stored(client, key, character):
+    from billing.models import Operation
+
+    contract = factories.billed_contract()
+    body = {
+        "contract_id": str(contract.pk),
+        "type": "purchase",
+        "external_ref": "BKG-CTRL",
+        "currency": "EUR",
+        "cost_centre": f"CC{character}1",
+        "orders": [{"reference": "O1", "items": [{"label": "x", "quantity": 1, "unit_amount": 100, "vat_rate": "0"}]}],
+    }
+    response = client.post(
+        "/api/v1/operations", json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY="ctrl", **key
+    )
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["errors"][0]["field"] == "cost_centre"
+    assert not Operation.objects.exists()
+
+
+def test_tab_and_new_lines_stay_accepted_in_multi_line_text(client, key):
+    body = {
+        "legal_name": "CSE Tab\tCo",
+        "siren": factories.siren_number(),
+        "billing_email": "compta@cse.example",
+        "billing_address": "1 rue de la Paix\r\n75002 Paris",
+    }
+    response = client.post("/api/v1/customers", json.dumps(body), content_type="application/json", **key)
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/contracts/{id}/subscribers/%00",
+        "/api/v1/contracts/{id}/subscribers/a%00b",
+        "/api/v1/contracts?status=%00",
+        "/api/v1/contracts/{id}/subscribers/%1b",
+    ],
+)
+def test_a_control_character_in_the_path_or_query_is_a_400_not_a_500(client, key, path):
+    contract = factories.billed_contract()
+    response = client.delete(path.format(id=contract.pk), **key)
+    assert_problem(response, 400, "bad_request")
+
+
+# --- guessing ---------------------------------------------------------------------------------
+
+
+def test_bad_api_keys_from_one_address_are_throttled_with_retry_after_and_a_good_key_too(client, settings, key):
+    settings.API_KEY_FAILURE_LIMIT = 5
+    for attempt in range(5):
+        answer = client.get("/api/v1/contracts", HTTP_AUTHORIZATION=f"Api-Key bp_wrong{attempt}")
+        assert answer.status_code == 401
+
+    locked = client.get("/api/v1/contracts", HTTP_AUTHORIZATION="Api-Key bp_wrong-again")
+    problem = assert_problem(locked, 429, "throttled")
+    assert 1 <= int(locked["Retry-After"]) <= settings.API_KEY_FAILURE_WINDOW_SECONDS
+    assert "Too many bad API keys" in problem["detail"]
+    assert client.get("/api/v1/contracts", **key).status_code == 429  # the address is locked out
+    elsewhere = client.get("/api/v1/contracts", REMOTE_ADDR="192.0.2.10", **key)
+    assert elsewhere.status_code == 200
+
+
+def test_failed_admin_logins_lock_the_address_out_even_for_the_right_password(client, settings, django_user_model):
+    settings.AXES_FAILURE_LIMIT = 3
+    django_user_model.objects.create_superuser("staff", "staff@boissipay.example", "a long passphrase 42")
+    for _ in range(3):
+        wrong = client.post("/admin/login/?next=/admin/", {"username": "staff", "password": "admin"})
+        assert wrong.status_code in (200, 429)
+
+    right = client.post("/admin/login/?next=/admin/", {"username": "staff", "password": "a long passphrase 42"})
+
+    assert right.status_code == 429
+    assert int(right["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_right_admin_login_works_under_the_limit(client, django_user_model):
+    django_user_model.objects.create_superuser("staff", "staff@boissipay.example", "a long passphrase 42")
+    client.post("/admin/login/?next=/admin/", {"username": "staff", "password": "wrong"})
+    response = client.post("/admin/login/?next=/admin/", {"username": "staff", "password": "a long passphrase 42"})
+    assert response.status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_back_office_passwords_follow_django_s_validators():
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    for weak in ("admin", "password1234", "123456789012"):
+        with pytest.raises(ValidationError):
+            validate_password(weak)
+    validate_password("correct horse battery staple")

@@ -45,18 +45,72 @@ def start_django(*, code: str = "", **env_changes: str | None) -> subprocess.Com
     )
 
 
-def test_production_mode_refuses_the_development_secret_key():
-    started = start_django(DEBUG="0", SECRET_KEY=None, BOISSIPAY_ALLOW_DEV_SECRET=None)
+PRODUCTION = {
+    "DEBUG": "0",
+    "BOISSIPAY_ALLOW_DEV_SECRET": None,
+    "SECRET_KEY": "k" * 50,
+    "PAYMENTS_WEBHOOK_SECRET": "whsec_" + "p" * 32,
+    "PAYMENTS_GATEWAY": "sepa_file",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_HOST": "smtp.boissipay.example",
+}
+
+
+def test_production_settings_start_when_every_secret_and_setting_is_a_real_one():
+    started = start_django(code="from django.conf import settings; print(settings.DEBUG)", **PRODUCTION)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split()[-1] == "False"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY is missing or is the development key"),
+        ({"SECRET_KEY": "dev-only-insecure-secret-key-change-me"}, "SECRET_KEY is missing or is the development key"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is shorter"),
+        ({"PAYMENTS_WEBHOOK_SECRET": None}, "PAYMENTS_WEBHOOK_SECRET is missing or is the public development secret"),
+        (
+            {"PAYMENTS_WEBHOOK_SECRET": "whsec_local_development_only"},
+            "PAYMENTS_WEBHOOK_SECRET is missing or is the public development secret",
+        ),
+        ({"PAYMENTS_GATEWAY": None}, "PAYMENTS_GATEWAY is the local provider emulator"),
+        ({"PAYMENTS_GATEWAY": "emulator"}, "PAYMENTS_GATEWAY is the local provider emulator"),
+        ({"EMAIL_BACKEND": None}, "keeps invoices on this machine"),
+        ({"EMAIL_HOST": None}, "EMAIL_HOST is not set"),
+    ],
+)
+def test_production_settings_refuse_a_development_secret_or_default(change, said):
+    started = start_django(**{**PRODUCTION, **change})
 
     assert started.returncode != 0
     assert "ImproperlyConfigured" in started.stderr
-    assert "SECRET_KEY" in started.stderr
+    assert said in started.stderr
 
 
-def test_production_mode_starts_with_a_real_secret_key():
-    started = start_django(DEBUG="0", SECRET_KEY="a-real-production-secret", BOISSIPAY_ALLOW_DEV_SECRET=None)
+def test_production_settings_name_every_problem_at_once():
+    started = start_django(DEBUG="0", BOISSIPAY_ALLOW_DEV_SECRET=None, SECRET_KEY=None, PAYMENTS_WEBHOOK_SECRET=None)
+
+    assert started.returncode != 0
+    for name in ("SECRET_KEY", "PAYMENTS_WEBHOOK_SECRET", "PAYMENTS_GATEWAY", "EMAIL_BACKEND"):
+        assert name in started.stderr
+
+
+def test_the_emulator_is_allowed_in_production_settings_only_when_asked_explicitly():
+    started = start_django(**{**PRODUCTION, "PAYMENTS_GATEWAY": "emulator", "PAYMENTS_ALLOW_EMULATOR": "1"})
 
     assert started.returncode == 0, started.stderr
+
+
+def test_the_local_mail_files_are_readable_by_their_owner_only(settings, tmp_path):
+    from django.core import mail
+
+    backend = mail.get_connection("boissipay.mail.PrivateFileEmailBackend", file_path=str(tmp_path / "mail"))
+    mail.EmailMessage("Facture", "Bonjour", "from@boissipay.example", ["to@cse.example"], connection=backend).send()
+
+    [written] = list((tmp_path / "mail").iterdir())
+    assert written.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "mail").stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.parametrize(("debug", "expected"), [(None, "False"), ("", "False"), ("0", "False"), ("1", "True")])
@@ -220,3 +274,40 @@ def test_the_served_document_keeps_each_contexts_own_problem_codes(client):
     assert "duplicate_external_ref" in yaml.safe_dump(conflict)
     not_found = resolved(served["paths"]["/api/v1/contracts/{id}"]["get"]["responses"]["404"], served)
     assert "payment_unknown" not in yaml.safe_dump(not_found)
+
+
+# --- where the service is reached ------------------------------------------------------
+
+PRINT_URLS = "from django.conf import settings; print(settings.BASE_URL, settings.PAYMENTS_WEBHOOK_URL)"
+
+
+def test_the_webhook_url_derives_from_the_one_base_url_setting():
+    started = start_django(
+        code=PRINT_URLS, BOISSIPAY_BASE_URL="http://127.0.0.1:8123/", PAYMENTS_WEBHOOK_URL=None, DEBUG="1"
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["http://127.0.0.1:8123", "http://127.0.0.1:8123/api/v1/payments/webhook"]
+
+
+def test_an_env_file_gives_the_base_url_to_every_command_of_the_checkout_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BOISSIPAY_BASE_URL=http://127.0.0.1:8011\n")
+    common = {
+        "BOISSIPAY_READ_ENV_FILE": "1",
+        "BOISSIPAY_ENV_FILE": str(env_file),
+        "PAYMENTS_WEBHOOK_URL": None,
+        "DEBUG": "1",
+    }
+
+    from_file = start_django(code=PRINT_URLS, BOISSIPAY_BASE_URL=None, **common)
+    from_environment = start_django(code=PRINT_URLS, BOISSIPAY_BASE_URL="http://127.0.0.1:9000", **common)
+
+    assert from_file.stdout.split()[1] == "http://127.0.0.1:8011/api/v1/payments/webhook", from_file.stderr
+    assert from_environment.stdout.split()[0] == "http://127.0.0.1:9000"
+
+
+def test_the_local_run_serves_where_the_base_url_says():
+    from boissipay.management.commands.run_local import served_address
+
+    assert served_address("http://127.0.0.1:8011") == ("127.0.0.1", 8011)
+    assert served_address("http://localhost") == ("localhost", 80)

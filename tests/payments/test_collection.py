@@ -18,7 +18,11 @@ from payments import services as payments
 from payments.emulator import GatewayEmulator
 from payments.models import Payment, PaymentItem
 from tests import eventkit, factories
+from tests.clock import freeze_module_at
 from tests.factories import item, operation_request
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
+_today = freeze_module_at(dt.date(2026, 10, 1))
 
 DECEMBER_1 = dt.date(2026, 12, 1)
 

@@ -7,8 +7,13 @@ import uuid
 
 import pytest
 
+from boissipay.models import OutboxEvent
 from payments import signatures
 from payments.models import Payment, PaymentLog
+from tests.clock import freeze_module_at
+
+# Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
+_today = freeze_module_at(dt.date(2026, 11, 20))
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +140,38 @@ def test_an_unknown_payment_is_a_404(api, submitted):
 def test_a_signed_but_invalid_body_is_a_400(api, submitted):
     response = deliver(api, {"event_id": "evt_9", "type": "charge.refunded", "charge_id": "ch_123"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(1, "EUR"), (None, "USD"), (1, "USD")])
+def test_an_answer_whose_amount_or_currency_is_not_the_payments_is_refused_logged_and_changes_nothing(
+    api, submitted, amount, currency
+):
+    body = event(submitted, amount=submitted.amount if amount is None else amount, currency=currency)
+
+    response = deliver(api, body)
+
+    assert (response.status_code, response.json()["code"]) == (422, "amount_mismatch")
+    submitted.refresh_from_db()
+    assert submitted.status == "submitted"
+    assert not OutboxEvent.objects.filter(event_type="payments.payment.succeeded").exists()
+    [log] = PaymentLog.objects.filter(payment=submitted, summary__startswith="refused")
+    assert f"the payment is {submitted.amount} EUR" in log.summary
+    assert deliver(api, event(submitted, event_id="evt_2")).json()["applied"] is True  # the real answer still counts
+
+
+def test_an_answer_without_its_amount_is_a_400(api, submitted):
+    body = event(submitted)
+    del body["amount"]
+    assert deliver(api, body).status_code == 400
+    submitted.refresh_from_db()
+    assert submitted.status == "submitted"
+
+
+@pytest.mark.parametrize("header", ["t={now},v1=é", "t={now},v1=\u00e9\u00e9", "t=1,v1=abc,é=1"])
+def test_a_signature_header_with_non_ascii_characters_is_a_401(api, submitted, header):
+    raw = json.dumps(event(submitted)).encode()
+    value = header.format(now=int(time.time()))
+    response = api.post(
+        WEBHOOK, data=raw, content_type="application/json", HTTP_BOISSIPAY_SIGNATURE=value.encode().decode("latin-1")
+    )
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_signature")

@@ -193,7 +193,7 @@ class Command(BaseCommand):
             currency="EUR",
             credit_limit=credit_limit,
             starts_on=today.replace(day=1),
-            ends_on=today.replace(year=today.year + 1),
+            ends_on=today + dt.timedelta(days=365),  # (not replace(year=…): no 29 February next year)
             payment_terms_days=30,
             mandate=contracts.MandateDetails(
                 reference=f"UMR-{self.run_id}-{uuid.uuid4().hex[:8].upper()}", iban=iban, signed_on=today
@@ -218,8 +218,9 @@ class Command(BaseCommand):
         invoicing.invoice_pdf(invoice_id=invoice.pk)
         invoice.refresh_from_db()
         self.say(
-            f"  early invoice of {run.period:%Y-%m}: invoice {invoice.number}, {self.money(invoice.total_incl_tax)} incl. "
-            f"VAT, due {invoice.due_date:%d/%m/%Y}, {invoice.status} to {invoice.buyer['billing_email']}"
+            f"  early invoice of {run.period:%Y-%m}: invoice {invoice.number}, "
+            f"{self.money(invoice.total_incl_tax)} incl. VAT, due {invoice.due_date:%d/%m/%Y}, "
+            f"{invoice.status} to {invoice.buyer['billing_email']}"
         )
         self.say(f"  PDF with its Factur-X e-invoice: {invoice.pdf.path}")
         return invoice

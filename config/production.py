@@ -1,0 +1,50 @@
+"""What production settings (DEBUG off) refuse: a development secret, a missing one, or a
+development-only default. `config.settings` raises ImproperlyConfigured with every problem
+at once, so an operator fixes them in one go.
+
+`BOISSIPAY_ALLOW_DEV_SECRET=1` lifts the guard for local runs and the tests only (the
+Makefile and the test settings set it); a production deployment never sets it."""
+
+from __future__ import annotations
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+DEV_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - refused in production
+MIN_SECRET_LENGTH = 32
+LOCAL_EMAIL_BACKENDS = {
+    "boissipay.mail.PrivateFileEmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+}
+
+
+def production_problems(settings: dict, environ: dict) -> list[str]:
+    """Why these settings must not serve in production (an empty list when they may)."""
+    problems = []
+    secret_key = settings["SECRET_KEY"]
+    if not secret_key or secret_key == DEV_SECRET_KEY:
+        problems.append("SECRET_KEY is missing or is the development key: set a random one")
+    elif len(secret_key) < MIN_SECRET_LENGTH:
+        problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    webhook_secret = settings["PAYMENTS_WEBHOOK_SECRET"]
+    if not webhook_secret or webhook_secret == DEV_WEBHOOK_SECRET:
+        problems.append(
+            "PAYMENTS_WEBHOOK_SECRET is missing or is the public development secret: "
+            "set the provider's webhook signing secret"
+        )
+    elif len(webhook_secret) < 16:
+        problems.append("PAYMENTS_WEBHOOK_SECRET is shorter than 16 characters")
+    if settings["PAYMENTS_GATEWAY"] == "emulator" and environ.get("PAYMENTS_ALLOW_EMULATOR") != "1":
+        problems.append(
+            "PAYMENTS_GATEWAY is the local provider emulator: choose a real gateway "
+            "(or PAYMENTS_ALLOW_EMULATOR=1 for a staging rehearsal)"
+        )
+    if settings["EMAIL_BACKEND"] in LOCAL_EMAIL_BACKENDS and environ.get("EMAIL_ALLOW_LOCAL_BACKEND") != "1":
+        problems.append(
+            f"EMAIL_BACKEND is {settings['EMAIL_BACKEND']}, which keeps invoices on this machine: "
+            "set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST"
+        )
+    elif settings["EMAIL_BACKEND"].endswith("smtp.EmailBackend") and not environ.get("EMAIL_HOST"):
+        problems.append("EMAIL_HOST is not set: invoices would go to an SMTP server on this machine")
+    return problems
