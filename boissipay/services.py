@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from boissipay.api.auth import SCOPES, digest, generate_key
 from boissipay.models import ApiKey
@@ -19,6 +21,8 @@ def issue_api_key(*, name: str, scopes: list[str], customer_id: uuid.UUID | str 
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValidationError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(SCOPES)}.")
+    if customer_id is not None and not import_string(settings.CUSTOMER_EXISTS)(customer_id):
+        raise ValidationError(f"No customer {customer_id}: a key can only be restricted to a known customer.")
     raw = generate_key()
     key = ApiKey.objects.create(
         name=name, prefix=raw[:10], digest=digest(raw), scopes=sorted(set(scopes)), customer_id=customer_id

@@ -155,6 +155,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# The kernel asks the contracts context, through this published query, whether a
+# customer exists before restricting an API key to it (the kernel imports no context).
+CUSTOMER_EXISTS = "contracts.published.customer_exists"
 # Request bodies nested deeper than this are refused before parsing (400, not a 500).
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
 SPECTACULAR_SETTINGS = {

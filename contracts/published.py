@@ -11,6 +11,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+
 from contracts.models import Mandate, MandateStatus
 
 
@@ -43,3 +45,13 @@ def current_debtor_account(contract_id: uuid.UUID | str) -> DebtorAccount | None
         iban=mandate.iban,
         bic=mandate.bic,
     )
+
+
+def customer_exists(customer_id: uuid.UUID | str) -> bool:
+    """Whether a customer with this id is known (a key restricted to it may be issued)."""
+    from contracts.models import Customer
+
+    try:
+        return Customer.objects.filter(pk=customer_id).exists()
+    except (ValueError, TypeError, ValidationError):  # not a UUID
+        return False

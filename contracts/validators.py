@@ -42,9 +42,49 @@ def normalise_vat_number(value: str) -> str:
         raise ValidationError(f"Not a valid intra-EU VAT number: {exc}", code="invalid_vat_number") from None
 
 
+# ISO 4217 codes that are not money a contract can be in: precious metals, fund and
+# accounting units, the testing and "no currency" codes.
+NOT_CURRENCIES = frozenset(
+    {
+        "XAU",
+        "XAG",
+        "XPT",
+        "XPD",
+        "XBA",
+        "XBB",
+        "XBC",
+        "XBD",
+        "XDR",
+        "XSU",
+        "XUA",
+        "XTS",
+        "XXX",
+        "BOV",
+        "CHE",
+        "CHW",
+        "CLF",
+        "COU",
+        "MXV",
+        "USN",
+        "UYI",
+        "UYW",
+    }
+)
+
+
 def validate_currency(value: str) -> None:
-    if not isinstance(value, str) or len(value) != 3 or pycountry.currencies.get(alpha_3=value) is None:
-        raise ValidationError(f"{value!r} is not an ISO 4217 currency code.", code="invalid_currency")
+    """An upper-case ISO 4217 code of a real currency (`EUR`; not `eur`, `XAU`, `XTS`)."""
+    if (
+        not isinstance(value, str)
+        or len(value) != 3
+        or not value.isascii()
+        or not value.isupper()
+        or value in NOT_CURRENCIES
+        or pycountry.currencies.get(alpha_3=value) is None
+    ):
+        raise ValidationError(
+            f"{value!r} is not the upper-case ISO 4217 code of a currency (EUR, CHF, ...).", code="invalid_currency"
+        )
 
 
 def validate_country(value: str) -> None:

@@ -168,12 +168,13 @@ class ApiProblemMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and (
-            CONTROL_IN_PATH.search(request.path) or CONTROL_IN_PATH.search(request.META.get("QUERY_STRING", ""))
-        ):
-            # A NUL (or another control character) cannot name anything: refused before
-            # it reaches a query (PostgreSQL refuses NUL in text: a DataError, a 500).
-            return _problem_response(400, "bad_request", "The path or query holds a control character.")
+        if request.path.startswith("/api/"):
+            # A NUL (or another control character) names nothing: answered before it reaches
+            # a query (PostgreSQL refuses NUL in text: a DataError, a 500).
+            if CONTROL_IN_PATH.search(request.path):
+                return _problem_response(404, "not_found", "No such resource.")
+            if CONTROL_IN_PATH.search(request.META.get("QUERY_STRING", "")):
+                return _problem_response(400, "bad_request", "The query holds a control character.")
         return self.get_response(request)
 
     def process_exception(self, request, exception):

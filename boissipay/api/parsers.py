@@ -88,6 +88,10 @@ class CheckedJSONParser(JSONParser):
         if stream is None:
             return None
         try:
-            return loads_checked(stream.read())
+            data = loads_checked(stream.read())
         except UnicodeDecodeError:
             raise ParseError("The body is not UTF-8.") from None
+        if not isinstance(data, dict):
+            # Every body of the API is an object: `null` or `[]` must not read as "no fields".
+            raise ValidationError({"body": ["The body must be a JSON object."]})
+        return data

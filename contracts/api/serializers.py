@@ -27,7 +27,7 @@ class MandateInputSerializer(StrictInputSerializer):
 class ContractCreateSerializer(StrictInputSerializer):
     customer_id = serializers.UUIDField()
     reference = serializers.CharField(max_length=50)
-    currency = serializers.CharField(min_length=3, max_length=3, required=False, default="EUR")
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="EUR", help_text="Upper-case ISO 4217.")
     credit_limit = MoneyAmountField()
     starts_on = serializers.DateField()
     ends_on = serializers.DateField(required=False, allow_null=True, default=None)

@@ -66,7 +66,7 @@ class PaymentWebhookView(APIView):
         auth=[],
         parameters=[OpenApiParameter(signatures.HEADER, str, OpenApiParameter.HEADER, required=True)],
         request=io.WebhookEventSerializer,
-        responses={200: io.WebhookReceiptSerializer, **problems(400, 401, 404)},
+        responses={200: io.WebhookReceiptSerializer, **problems(400, 401, 404, 422)},
     )
     def post(self, request):
         body = request.body  # the raw bytes the signature covers

@@ -269,3 +269,19 @@ def test_an_idempotency_key_reused_for_another_body_is_refused(api):
         post_json(api, "/api/v1/contracts", other, HTTP_IDEMPOTENCY_KEY="req-2"), 409, "idempotency_key_reused"
     )
     assert Contract.objects.count() == 1
+
+
+@pytest.mark.parametrize("currency", ["eur", "Eur", "XXX", "XTS", "XAU", "BOV", "ZZZ"])
+def test_a_contract_currency_must_be_an_upper_case_iso_4217_currency(api, currency):
+    owner = factories.customer()
+    problem = assert_problem(
+        post_json(api, "/api/v1/contracts", contract_body(owner.pk, currency=currency)), 400, "validation_error"
+    )
+    assert problem["errors"][0]["field"] == "currency"
+    assert not Contract.objects.exists()
+
+
+def test_a_contract_in_swiss_francs_is_accepted(api):
+    owner = factories.customer()
+    response = post_json(api, "/api/v1/contracts", contract_body(owner.pk, currency="CHF"))
+    assert response.status_code == 201, response.content

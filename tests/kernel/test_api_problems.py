@@ -127,18 +127,18 @@ def test_tab_and_new_lines_stay_accepted_in_multi_line_text(client, key):
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "status", "code"),
     [
-        "/api/v1/contracts/{id}/subscribers/%00",
-        "/api/v1/contracts/{id}/subscribers/a%00b",
-        "/api/v1/contracts?status=%00",
-        "/api/v1/contracts/{id}/subscribers/%1b",
+        ("/api/v1/contracts/{id}/subscribers/%00", 404, "not_found"),
+        ("/api/v1/contracts/{id}/subscribers/a%00b", 404, "not_found"),
+        ("/api/v1/contracts/{id}/subscribers/%1b", 404, "not_found"),
+        ("/api/v1/contracts?status=%00", 400, "bad_request"),
     ],
 )
-def test_a_control_character_in_the_path_or_query_is_a_400_not_a_500(client, key, path):
+def test_a_control_character_in_the_path_or_query_is_a_404_or_a_400_not_a_500(client, key, path, status, code):
     contract = factories.billed_contract()
     response = client.delete(path.format(id=contract.pk), **key)
-    assert_problem(response, 400, "bad_request")
+    assert_problem(response, status, code)
 
 
 # --- guessing ---------------------------------------------------------------------------------
@@ -189,3 +189,15 @@ def test_back_office_passwords_follow_django_s_validators():
         with pytest.raises(ValidationError):
             validate_password(weak)
     validate_password("correct horse battery staple")
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '"revoke"', "1"])
+def test_a_body_that_is_not_an_object_is_a_400_and_changes_nothing(client, key, body):
+    from contracts.models import Mandate
+
+    contract = factories.billed_contract()
+    response = client.post(
+        f"/api/v1/contracts/{contract.pk}/mandate/revoke", body, content_type="application/json", **key
+    )
+    assert_problem(response, 400, "validation_error")
+    assert Mandate.objects.get(contract_id=contract.pk).status == "active"

@@ -1,6 +1,7 @@
 """The operator's commands: `manage.py apikey` and `manage.py bootstrap_local`."""
 
 import re
+import uuid
 from io import StringIO
 
 import pytest
@@ -122,6 +123,7 @@ def test_revoking_an_unknown_key_fails():
 @pytest.fixture
 def admin_account(monkeypatch, settings, tmp_path):
     settings.LOCAL_DIR = tmp_path  # the demo key file of the developer's own local run is left alone
+    settings.DEBUG = True  # a local run
     monkeypatch.setenv("BOISSIPAY_ADMIN_USER", "backoffice")
     monkeypatch.setenv("BOISSIPAY_ADMIN_PASSWORD", "s3cret-for-tests")
     return "backoffice", "s3cret-for-tests"
@@ -196,3 +198,20 @@ def test_the_demo_key_is_kept_readable_by_its_owner_only(admin_account, settings
     kept = settings.LOCAL_DIR / "demo-api-key"
     assert kept.read_text().strip() == raw
     assert kept.stat().st_mode & 0o077 == 0
+
+
+def test_bootstrap_refuses_to_run_with_debug_off(monkeypatch, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="local runs only"):
+        run("bootstrap_local")
+    assert not get_user_model().objects.exists()
+
+
+def test_a_key_can_only_be_restricted_to_a_known_customer():
+    with pytest.raises(CommandError, match="No customer"):
+        run("apikey", "create", "portal", "--scope", "contracts:read", "--customer", str(uuid.uuid4()))
+    with pytest.raises(CommandError, match="No customer"):
+        run("apikey", "create", "portal", "--scope", "contracts:read", "--customer", "not-a-uuid")
+    assert not ApiKey.objects.exists()
+    customer = factories.customer()
+    assert "key:" in run("apikey", "create", "portal", "--scope", "contracts:read", "--customer", str(customer.pk))

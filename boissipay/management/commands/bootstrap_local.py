@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from boissipay import services
 from boissipay.api.auth import SCOPES, digest
@@ -44,6 +44,11 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default=None, help="default: BOISSIPAY_BASE_URL")
 
     def handle(self, *args, base_url, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "bootstrap_local creates a superuser with a known password: it is for local runs only (DEBUG=1). "
+                "In production, create staff accounts with `manage.py createsuperuser`."
+            )
         base_url = (base_url or settings.BASE_URL).rstrip("/")
         username = os.environ.get("BOISSIPAY_ADMIN_USER", "admin")
         password = os.environ.get("BOISSIPAY_ADMIN_PASSWORD", "admin")

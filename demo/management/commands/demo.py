@@ -30,6 +30,7 @@ from billing import services as billing
 from billing.models import ContractAccount
 from boissipay.clock import business_today
 from boissipay.money import format_money
+from boissipay.sepa_calendar import debit_date
 from contracts import services as contracts
 from contracts.models import Contract
 from invoicing import services as invoicing
@@ -283,7 +284,7 @@ class Command(BaseCommand):
         invoice = self.invoice_month(contract)
 
         self.chapter("6. On the due date the invoice is collected by direct debit")
-        payment = self.collect(contract, invoice.due_date)
+        payment = self.collect(contract, debit_date(invoice.due_date))  # a weekend or holiday moves it
         self.wait(lambda: Invoice.objects.filter(pk=invoice.pk, status="paid").exists(), "the invoice paid")
         self.wait(
             lambda: ContractAccount.objects.filter(pk=contract.pk, invoiced_unpaid=0).exists(), "the credit freed"
@@ -296,7 +297,7 @@ class Command(BaseCommand):
         broke = self.sign_up("CSE Fauché Industries", BROKE_IBAN, credit_limit=50_000)
         self.buy(broke, "Marseille conference", 30_000)
         broke_invoice = self.invoice_month(broke)
-        day = broke_invoice.due_date
+        day = debit_date(broke_invoice.due_date)
         while True:
             payment = self.collect(broke, day)
             if payment.status == "failed":

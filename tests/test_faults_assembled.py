@@ -1,0 +1,105 @@
+"""The assembled local run (`make run`'s supervisor, web, relay, a Kafka consumer, the
+worker) while the broker is paused, killed and restarted, with purchases flowing: the API
+answers every purchase, no process gives up, and every event reaches the broker once it
+is back (none lost, none dead-lettered)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+from billing.models import Operation
+from boissipay.embedded.kafka import LocalBroker
+from boissipay.models import OutboxEvent
+from tests import eventkit, factories
+from tests.test_run_local import ROOT, _child, _healthy, _stop, local_run_env, purchase
+
+pytestmark = pytest.mark.slow
+
+
+class PurchasesFlowing:
+    """One client system buying steadily in the background, counting what the API answers."""
+
+    def __init__(self, base_url: str, key: str, contract_id):
+        self.base_url, self.key, self.contract_id = base_url, key, contract_id
+        self.outcomes: list[str] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._buy, daemon=True)
+
+    def _buy(self):
+        n = 0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            booking = f"F{n}-{uuid.uuid4().hex[:6]}"
+            self.outcomes.append(str(purchase(self.base_url, self.key, self.contract_id, booking)))
+            n += 1
+            self.stopping.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(60)
+
+
+def test_the_api_answers_and_no_event_is_lost_while_the_broker_is_paused_killed_and_restarted(
+    transactional_db, tmp_path
+):
+    broker = LocalBroker().start()
+    contract = factories.billed_contract(credit_limit=1_000_000_000)
+    _, key = factories.api_key("operations:write")
+    env = local_run_env(tmp_path)
+    env.update(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, EVENT_FEED_PAYMENTS="kafka")
+    base_url = env["BOISSIPAY_BASE_URL"]
+    with open(tmp_path / "run.log", "w") as log:
+        run = subprocess.Popen(
+            [sys.executable, "manage.py", "run_local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        eventkit.wait_until(lambda: _healthy(base_url), timeout=90, message="the local run to serve")
+        relay, consumer = _child(run, "relay_outbox"), _child(run, "consume_events")
+        assert relay is not None and consumer is not None
+
+        with PurchasesFlowing(base_url, key, contract.pk) as buying:
+            time.sleep(3)
+            os.kill(broker.process.pid, signal.SIGSTOP)  # the broker stalls: connections hang
+            time.sleep(40)  # as long as the pause that used to take the relay, and the API, down
+            os.kill(broker.process.pid, signal.SIGCONT)
+            time.sleep(3)
+            broker.process.kill()  # the broker dies ...
+            broker.process.wait()
+            time.sleep(8)
+            broker.start()  # ... and comes back on the same address, empty
+            time.sleep(3)
+
+        eventkit.wait_until(
+            lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(),
+            timeout=120,
+            interval=0.5,
+            message="the relay to publish the backlog once the broker is back",
+        )
+        accepted = Operation.objects.filter(contract_id=contract.pk, status="accepted").count()
+        assert len(buying.outcomes) >= 100
+        assert [outcome for outcome in buying.outcomes if outcome != "201"] == []  # the API answered throughout
+        assert accepted == len(buying.outcomes)
+        assert OutboxEvent.objects.filter(event_type="billing.operation.accepted").count() == accepted
+        assert not OutboxEvent.objects.filter(dead_lettered_at__isnull=False).exists()  # nothing set aside
+        # No process gave up: the relay and the consumer are the ones started first.
+        assert _child(run, "relay_outbox").pid == relay.pid
+        assert _child(run, "consume_events").pid == consumer.pid
+        assert _healthy(base_url)
+    finally:
+        _stop(run)
+        broker.stop()
+    output = (tmp_path / "run.log").read_text()
+    assert "exited with" not in output, output[-3000:]
+    assert "relay: publishing failed" in output  # the relay did meet the outage, and went on
+    assert not [p for p in psutil.Process().children(recursive=True) if "manage.py" in " ".join(p.cmdline())]
