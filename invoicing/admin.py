@@ -157,6 +157,21 @@ class PeriodFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SendingFailedFilter(admin.SimpleListFilter):
+    """Invoices the worker could not send (render or mail errors): staff act on them."""
+
+    title = "sending"
+    parameter_name = "sending"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "Sending failed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(sending_failures__gt=0)
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyModelAdmin):
     list_display = [
@@ -169,12 +184,23 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
         "total_display",
         "status",
         "sent_count",
+        "sending_state",
         "pdf_link",
     ]
-    list_filter = ["status", "kind", PeriodFilter, "currency"]
+    list_filter = ["status", "kind", SendingFailedFilter, PeriodFilter, "currency"]
     search_fields = ["number", "contract_reference", "=contract_id", "buyer__legal_name"]
     readonly_fields = ["pdf_link", "lines_table"]
     actions = ["resend"]
+
+    @admin.display(description="sending")
+    def sending_state(self, invoice):
+        if not invoice.sending_failures:
+            return "—"
+        return format_html(
+            '<span style="color:#ba2121" title="{}">failed {} time(s)</span>',
+            invoice.sending_error,
+            invoice.sending_failures,
+        )
 
     @admin.display(description="period", ordering="period")
     def period_display(self, invoice):

@@ -118,6 +118,13 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_count = models.PositiveSmallIntegerField(default=0)
+    # db_default: the billing run inserts invoices in SQL, naming only the columns it fills.
+    sending_failures = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="Failed attempts since the last sending."
+    )
+    sending_error = models.TextField(
+        blank=True, default="", db_default="", help_text="Why the last attempt to send it failed."
+    )
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

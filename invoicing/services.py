@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from boissipay import outbox
@@ -615,25 +616,33 @@ def send_invoice(*, invoice_id, resend: bool = False) -> Invoice:
         raise NotFound("No such invoice.", "invoice_unknown")
     if invoice.status != InvoiceStatus.ISSUED and not resend:
         return invoice
-    pdf = invoice_pdf(invoice_id=invoice.pk)
     label = "Avoir" if invoice.kind == InvoiceKind.CREDIT_NOTE else "Facture"
-    message = EmailMessage(
-        subject=f"{label} {invoice.number} — {invoice.period:%m/%Y} — {settings.SELLER['name']}",
-        body=_email_body(invoice, label),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[invoice.buyer["billing_email"]],
-    )
-    message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")
-    message.send()
+    try:
+        pdf = invoice_pdf(invoice_id=invoice.pk)
+        message = EmailMessage(
+            subject=f"{label} {invoice.number} — {invoice.period:%m/%Y} — {settings.SELLER['name']}",
+            body=_email_body(invoice, label),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[invoice.buyer["billing_email"]],
+        )
+        message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")
+        message.send()
+    except Exception as exc:
+        # Staff see it on the invoice (admin: "sending failed"), not only in the worker's log.
+        Invoice.objects.filter(pk=invoice.pk).update(
+            sending_failures=F("sending_failures") + 1, sending_error=f"{timezone.now():%Y-%m-%d %H:%M} {exc!r}"[:2000]
+        )
+        raise
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice.sending_failures, invoice.sending_error = 0, ""
         invoice.sent_count += 1
         if invoice.status != InvoiceStatus.ISSUED:
-            invoice.save(update_fields=["sent_count"])
+            invoice.save(update_fields=["sent_count", "sending_failures", "sending_error"])
             return invoice
         invoice.status = InvoiceStatus.SENT
         invoice.sent_at = timezone.now()
-        invoice.save(update_fields=["status", "sent_at", "sent_count"])
+        invoice.save(update_fields=["status", "sent_at", "sent_count", "sending_failures", "sending_error"])
         operation_ids = [str(pk) for pk in invoice_lines(invoice).values_list("operation_id", flat=True)]
         outbox.record(
             InvoiceSent(contract_id=invoice.contract_id, invoice=invoice_state(invoice), operation_ids=operation_ids)

@@ -105,3 +105,26 @@ def test_a_credit_note_is_mailed_as_an_avoir(db):
     assert mail.outbox[-1].subject.startswith(f"Avoir {credit_note.number}")
     account = ContractAccount.objects.get(pk=contract.pk)
     assert account.outstanding == 9_000 - 4_000
+
+
+def test_an_invoice_that_cannot_be_sent_is_shown_to_staff_until_it_is(admin_client, monkeypatch):
+    contract = factories.billed_contract()
+    buy(contract, dt.date(2026, 10, 3), item(10_000, vat_rate="20"))
+
+    def broken_mail_server(self, *args, **kwargs):
+        raise ConnectionRefusedError("SMTP server unreachable")
+
+    monkeypatch.setattr("django.core.mail.message.EmailMessage.send", broken_mail_server)
+    run_and_send()  # the sending task retries, and fails each time
+    invoice = Invoice.objects.get()
+    assert invoice.status == "issued" and invoice.sending_failures >= 1
+    assert "SMTP server unreachable" in invoice.sending_error
+    page = admin_client.get("/admin/invoicing/invoice/", {"sending": "failed"})
+    assert page.context["cl"].result_count == 1
+    assert f"failed {invoice.sending_failures} time(s)" in page.content.decode()
+
+    monkeypatch.undo()
+    with delivered():
+        services.send_invoice(invoice_id=invoice.pk)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.sending_failures, invoice.sending_error) == ("sent", 0, "")
