@@ -51,6 +51,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]  # the purge
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
@@ -63,3 +64,27 @@ def replay_dead_letter(*, dead_letter_id: int) -> bool:
         letter.replayed_at = timezone.now()
         letter.save(update_fields=["replayed_at"])
         return True
+
+
+def purge_idempotency_records(*, older_than: dt.timedelta, batch_size: int = 5_000) -> int:
+    """Delete the kept answers to client writes older than `older_than` (they hold whole
+    response bodies with customer data), a batch per short transaction so the hot table
+    is never locked for long. A retry after that finds no answer and is decided again:
+    bookings stay counted once by their external reference. Returns how many went."""
+    from django.db import connection
+
+    from boissipay.models import IdempotencyRecord
+
+    cutoff = timezone.now() - older_than
+    table = IdempotencyRecord._meta.db_table
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN "
+                f"(SELECT id FROM {table} WHERE created_at < %s ORDER BY created_at LIMIT %s)",
+                [cutoff, batch_size],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch_size:
+                return deleted

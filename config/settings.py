@@ -158,6 +158,10 @@ REST_FRAMEWORK = {
 # The kernel asks the contracts context, through this published query, whether a
 # customer exists before restricting an API key to it (the kernel imports no context).
 CUSTOMER_EXISTS = "contracts.published.customer_exists"
+# The answers kept for Idempotency-Key retries (whole response bodies, customer data) are
+# purged daily once older than this. A client retrying later is decided again: a booking
+# is still counted once (its external reference). Stripe keeps keys for 24 hours.
+IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 7 * 24)
 # Request bodies nested deeper than this are refused before parsing (400, not a 500).
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
 SPECTACULAR_SETTINGS = {

@@ -215,3 +215,60 @@ def test_a_key_can_only_be_restricted_to_a_known_customer():
     assert not ApiKey.objects.exists()
     customer = factories.customer()
     assert "key:" in run("apikey", "create", "portal", "--scope", "contracts:read", "--customer", str(customer.pk))
+
+
+# --- housekeeping -------------------------------------------------------------------------
+
+
+def test_answers_kept_for_retries_are_purged_once_older_than_the_retention(settings):
+    import datetime as dt
+
+    from django_celery_beat.models import PeriodicTask
+
+    from boissipay.models import IdempotencyRecord
+    from boissipay.tasks import purge_idempotency_records
+
+    settings.IDEMPOTENCY_RETENTION_HOURS = 24
+    key, _ = factories.api_key("operations:write")
+    now = timezone.now()
+    for n, age in enumerate([dt.timedelta(hours=25), dt.timedelta(days=40), dt.timedelta(hours=23), dt.timedelta(0)]):
+        record = IdempotencyRecord.objects.create(
+            api_key=key,
+            key=f"k{n}",
+            method="POST",
+            path="/api/v1/operations",
+            request_digest="d",
+            response_status=201,
+            response_body={"customer": "secret"},
+        )
+        IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=now - age)
+
+    assert purge_idempotency_records() == 2
+
+    assert sorted(IdempotencyRecord.objects.values_list("key", flat=True)) == ["k2", "k3"]
+    task = PeriodicTask.objects.get(name="purge idempotency records")
+    assert (task.task, task.crontab.hour, task.crontab.minute) == ("boissipay.purge_idempotency_records", "3", "30")
+
+
+def test_the_purge_works_in_batches(settings):
+    import datetime as dt
+
+    from boissipay import services
+    from boissipay.models import IdempotencyRecord
+
+    key, _ = factories.api_key("operations:write")
+    IdempotencyRecord.objects.bulk_create(
+        IdempotencyRecord(
+            api_key=key,
+            key=f"old{n}",
+            method="POST",
+            path="/p",
+            request_digest="d",
+            response_status=201,
+            response_body={},
+        )
+        for n in range(25)
+    )
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(days=30))
+    assert services.purge_idempotency_records(older_than=dt.timedelta(days=7), batch_size=10) == 25
+    assert not IdempotencyRecord.objects.exists()
