@@ -239,54 +239,16 @@ def record_outcome(
     awaiting one, or about an earlier attempt (logged). Raises NotFound for an unknown
     payment, and DomainError 422 `amount_mismatch` when the answer's amount or currency
     (when given) is not the payment's: nothing is applied, the refusal is logged."""
-    mismatch = _record_outcome(
-        succeeded=succeeded,
-        reason=reason,
-        payment_id=payment_id,
-        provider_reference=provider_reference,
-        provider_event_id=provider_event_id,
-        end_to_end_id=end_to_end_id,
-        source=source,
-        payload=payload,
-        amount=amount,
-        currency=currency,
-    )
-    if isinstance(mismatch, str):
-        raise DomainError("amount_mismatch", mismatch, status_code=422)
-    return mismatch
-
-
-def _record_outcome(
-    *,
-    succeeded,
-    reason,
-    payment_id,
-    provider_reference,
-    provider_event_id,
-    end_to_end_id,
-    source,
-    payload,
-    amount,
-    currency,
-) -> Payment | str | None:
     with transaction.atomic():
-        lookup = {"pk": payment_id} if payment_id else {"provider_reference": provider_reference}
-        if not any(lookup.values()):
-            raise NotFound("The answer names no payment.", "payment_unknown")
-        try:
-            payment = Payment.objects.select_for_update().filter(**lookup).first()
-        except (ValueError, DjangoValidationError):
-            payment = None
-        if payment is None:
-            raise NotFound("No such payment.", "payment_unknown")
-        if (amount is not None and amount != payment.amount) or (currency is not None and currency != payment.currency):
-            refusal = (
-                f"The answer says {amount} {currency}; the payment is {payment.amount} {payment.currency}: "
-                "nothing applied."
-            )
+        payment = _locked_payment(payment_id, provider_reference)
+        refusal = _mismatch(payment, amount, currency)
+        if refusal:
             logger.warning("payment %s: %s (%s)", payment.pk, refusal, source)
-            _log(payment, source, f"refused: {refusal}"[:500], payload)
-            return refusal
+            _log(payment, source, f"refused: {refusal}"[:500], payload)  # committed: staff see it
+    if refusal:
+        raise DomainError("amount_mismatch", refusal, status_code=422)
+    with transaction.atomic():
+        payment = _locked_payment(payment_id, provider_reference)
         try:
             with transaction.atomic():
                 _log(
@@ -316,6 +278,27 @@ def _record_outcome(
         else:
             _fail(payment, reason or "refused by the bank")
         return payment
+
+
+def _locked_payment(payment_id: str | None, provider_reference: str | None) -> Payment:
+    """The payment an answer names, locked. Raises NotFound."""
+    lookup = {"pk": payment_id} if payment_id else {"provider_reference": provider_reference}
+    if not any(lookup.values()):
+        raise NotFound("The answer names no payment.", "payment_unknown")
+    try:
+        payment = Payment.objects.select_for_update().filter(**lookup).first()
+    except (ValueError, DjangoValidationError):
+        payment = None
+    if payment is None:
+        raise NotFound("No such payment.", "payment_unknown")
+    return payment
+
+
+def _mismatch(payment: Payment, amount: int | None, currency: str | None) -> str:
+    """Why an answer's amount or currency is not the payment's ("" when it is)."""
+    if (amount is None or amount == payment.amount) and (currency is None or currency == payment.currency):
+        return ""
+    return f"The answer says {amount} {currency}; the payment is {payment.amount} {payment.currency}: nothing applied."
 
 
 def _fail(payment: Payment, reason: str, *, final: bool | None = None) -> None:

@@ -5,8 +5,6 @@ is back (none lost, none dead-lettered)."""
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,7 +16,7 @@ from billing.models import Operation
 from boissipay.embedded.kafka import LocalBroker
 from boissipay.models import OutboxEvent
 from tests import eventkit, factories
-from tests.test_run_local import ROOT, _child, _healthy, _stop, local_run_env, purchase
+from tests.test_run_local import _child, _healthy, _stop, local_run_env, purchase, start_local_run
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +57,12 @@ def test_the_api_answers_and_no_event_is_lost_while_the_broker_is_paused_killed_
     env = local_run_env(tmp_path)
     env.update(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, EVENT_FEED_PAYMENTS="kafka")
     base_url = env["BOISSIPAY_BASE_URL"]
-    with open(tmp_path / "run.log", "w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "manage.py", "run_local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
     try:
-        eventkit.wait_until(lambda: _healthy(base_url), timeout=90, message="the local run to serve")
+        run = start_local_run(env, tmp_path)
+    except BaseException:
+        broker.stop()
+        raise
+    try:
         relay, consumer = _child(run, "relay_outbox"), _child(run, "consume_events")
         assert relay is not None and consumer is not None
 

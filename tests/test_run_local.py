@@ -92,12 +92,8 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
     _, key = factories.api_key("operations:write")
     env = local_run_env(tmp_path)
     base_url = env["BOISSIPAY_BASE_URL"]
-    with open(tmp_path / "run.log", "w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "manage.py", "run_local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    run = start_local_run(env, tmp_path)
     try:
-        eventkit.wait_until(lambda: _healthy(base_url), timeout=90, message="the local run to serve")
         children = psutil.Process(run.pid).children(recursive=True)
         broker_state = json.loads((tmp_path / "kafka.json").read_text())
 
@@ -132,6 +128,20 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
     assert still_running == []
     assert not psutil.pid_exists(broker_state["pid"]) or psutil.Process(broker_state["pid"]).status() == "zombie"
     assert not (tmp_path / "kafka.json").exists()
+
+
+def start_local_run(env: dict, tmp_path: Path) -> subprocess.Popen:
+    """`manage.py run_local` with `env`, its output in tmp_path/run.log, once it serves."""
+    with open(tmp_path / "run.log", "w") as log:
+        run = subprocess.Popen(
+            [sys.executable, "manage.py", "run_local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        eventkit.wait_until(lambda: _healthy(env["BOISSIPAY_BASE_URL"]), timeout=90, message="the local run to serve")
+    except AssertionError:
+        _stop(run)
+        raise
+    return run
 
 
 def _stop(run: subprocess.Popen) -> None:
