@@ -82,6 +82,14 @@ class InvoicePdfView(APIView):
         return response
 
 
+def _queued(run: BillingRun) -> Response:
+    """Hand the recorded run to a worker once the request commits; answer 202 with it."""
+    from invoicing.tasks import execute_billing_run
+
+    transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
+    return Response(io.BillingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
 class BillingRunListView(APIView):
     required_scopes = {"POST": RUNS}
 
@@ -100,17 +108,15 @@ class BillingRunListView(APIView):
         data = serializer.validated_data
 
         def perform():
-            from invoicing.tasks import execute_billing_run
-
-            run = services.start_billing_run(
-                period=data["period"],
-                trigger="api",
-                started_by=f"API key {request.user.name}",
-                contract_reference=data.get("contract_reference", ""),
-                dry_run=data["dry_run"],
+            return _queued(
+                services.start_billing_run(
+                    period=data["period"],
+                    trigger="api",
+                    started_by=f"API key {request.user.name}",
+                    contract_reference=data.get("contract_reference", ""),
+                    dry_run=data["dry_run"],
+                )
             )
-            transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
-            return Response(io.BillingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, perform)
 
@@ -133,16 +139,14 @@ class EarlyInvoiceView(APIView):
         data = serializer.validated_data
 
         def perform():
-            from invoicing.tasks import execute_billing_run
-
-            run = services.start_early_invoice(
-                contract_reference=data["contract_reference"],
-                reason=data["reason"],
-                trigger="api",
-                started_by=f"API key {request.user.name}",
+            return _queued(
+                services.start_early_invoice(
+                    contract_reference=data["contract_reference"],
+                    reason=data["reason"],
+                    trigger="api",
+                    started_by=f"API key {request.user.name}",
+                )
             )
-            transaction.on_commit(lambda: execute_billing_run.delay(str(run.pk)))
-            return Response(io.BillingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, perform, required=True)
 
