@@ -1,5 +1,6 @@
 """The operator's commands: `manage.py apikey` and `manage.py bootstrap_local`."""
 
+import datetime as dt
 import re
 import uuid
 from io import StringIO
@@ -220,7 +221,16 @@ def test_a_key_can_only_be_restricted_to_a_known_customer():
 # --- housekeeping -------------------------------------------------------------------------
 
 
-def test_answers_kept_for_retries_are_purged_once_older_than_the_retention(settings):
+@pytest.fixture
+def frozen_now():
+    """Housekeeping compares ages with now: a fixed now, whatever the real date."""
+    from tests.clock import frozen_at
+
+    with frozen_at(dt.date(2026, 6, 15), 4):
+        yield timezone.now()
+
+
+def test_answers_kept_for_retries_are_purged_once_older_than_the_retention(settings, frozen_now):
     import datetime as dt
 
     from django_celery_beat.models import PeriodicTask
@@ -230,7 +240,7 @@ def test_answers_kept_for_retries_are_purged_once_older_than_the_retention(setti
 
     settings.IDEMPOTENCY_RETENTION_HOURS = 24
     key, _ = factories.api_key("operations:write")
-    now = timezone.now()
+    now = frozen_now
     for n, age in enumerate([dt.timedelta(hours=25), dt.timedelta(days=40), dt.timedelta(hours=23), dt.timedelta(0)]):
         record = IdempotencyRecord.objects.create(
             api_key=key,
@@ -250,7 +260,7 @@ def test_answers_kept_for_retries_are_purged_once_older_than_the_retention(setti
     assert (task.task, task.crontab.hour, task.crontab.minute) == ("boissipay.purge_idempotency_records", "3", "30")
 
 
-def test_the_purge_works_in_batches(settings):
+def test_the_purge_works_in_batches(settings, frozen_now):
     import datetime as dt
 
     from boissipay import services
@@ -269,6 +279,6 @@ def test_the_purge_works_in_batches(settings):
         )
         for n in range(25)
     )
-    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(days=30))
+    IdempotencyRecord.objects.update(created_at=frozen_now - dt.timedelta(days=30))
     assert services.purge_idempotency_records(older_than=dt.timedelta(days=7), batch_size=10) == 25
     assert not IdempotencyRecord.objects.exists()

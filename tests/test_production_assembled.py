@@ -1,0 +1,89 @@
+"""Production settings as a whole (DEBUG off, real secrets, SMTP, the SEPA gateway), served
+by gunicorn with gunicorn.conf.py as a deployment serves them: hostile requests get
+problem+json answers, never a 500 or Django's pages."""
+
+import json
+import subprocess
+import sys
+import urllib.parse
+
+import pytest
+import requests
+from django.db import connection
+
+from boissipay.embedded.kafka import free_port
+from tests import eventkit, factories
+from tests.kernel.test_settings_and_docs import PRODUCTION
+from tests.test_run_local import ROOT, _healthy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def production_server(transactional_db, tmp_path):
+    db = connection.settings_dict
+    host = urllib.parse.quote(db["HOST"], safe="")
+    port = free_port()
+    env = {**eventkit.subprocess_env("unused:0"), **{k: v for k, v in PRODUCTION.items() if v is not None}}
+    for name in ("BOISSIPAY_ALLOW_DEV_SECRET", "DJANGO_SETTINGS_MODULE", "BOISSIPAY_DB_NAME"):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="2",
+        GUNICORN_ACCESS_LOG="",
+    )
+    with open(tmp_path / "web.log", "w") as log:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        eventkit.wait_until(lambda: _healthy(base_url), timeout=60, message="gunicorn with production settings")
+        yield base_url
+    finally:
+        web.terminate()
+        web.wait(30)
+
+
+def call(method: str, url: str, **kwargs) -> requests.Response:
+    return requests.request(method, url, timeout=30, **kwargs)
+
+
+def test_production_settings_under_gunicorn_answer_hostile_requests_with_problems(production_server):
+    _, key = factories.api_key("contracts:read", "contracts:write", "operations:write")
+    headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json", "Idempotency-Key": "k"}
+
+    answers = {
+        "deep nesting": call("post", f"{production_server}/api/v1/operations", data="[" * 50_000, headers=headers),
+        "control character": call(
+            "post", f"{production_server}/api/v1/customers", data=json.dumps({"legal_name": "A\x1bB"}), headers=headers
+        ),
+        "NUL in the path": call(
+            "delete", f"{production_server}/api/v1/contracts/{factories.contract().pk}/subscribers/%00", headers=headers
+        ),
+        "unknown path": call("get", f"{production_server}/api/v1/nothing", headers=headers),
+        "wrong method": call("delete", f"{production_server}/api/v1/customers", headers=headers),
+        "forged webhook": call(
+            "post",
+            f"{production_server}/api/v1/payments/webhook",
+            data="{}",
+            headers={"Content-Type": "application/json", "Boissipay-Signature": "t=1,v1=abc"},
+        ),
+    }
+
+    statuses = {name: response.status_code for name, response in answers.items()}
+    assert statuses == {
+        "deep nesting": 400,
+        "control character": 400,
+        "NUL in the path": 404,
+        "unknown path": 404,
+        "wrong method": 405,
+        "forged webhook": 401,
+    }
+    assert {response.headers["Content-Type"] for response in answers.values()} == {"application/problem+json"}
+    assert call("get", f"{production_server}/admin/login/").status_code == 200  # the back office is served
