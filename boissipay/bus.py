@@ -1,9 +1,14 @@
-"""The in-process event bus and the inbox-guarded delivery every handler goes through.
+"""The handler registry and the inbox-guarded delivery every handler goes through.
 
 Contexts register handlers with `@handles(event_type, context=...)`. Whether a context's
-handlers are fed after commit in the publishing process or by a Kafka consumer group is
-configuration (`settings.EVENT_FEED`); the same `deliver()` runs in both cases, so an
-event is applied at most once per handler whichever path brought it."""
+handlers are fed from the outbox by the event dispatcher (`boissipay.dispatcher`, a
+process of its own, never a client's request) or by a Kafka consumer group is
+configuration (`settings.EVENT_FEED`); the same `deliver_batch()` runs in both cases, so
+an event is applied at most once per handler whichever path brought it.
+
+A handler declared with `batch=True` takes a list of messages and applies them together
+(one statement for many rows); the others take one message at a time. Either way a batch
+is one transaction with its inbox rows."""
 
 from __future__ import annotations
 
@@ -14,10 +19,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
 from boissipay.events import EventMessage
-from boissipay.models import OutboxEvent
+from boissipay.models import DeadLetter, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -27,20 +31,30 @@ class Handler:
     name: str
     context: str
     event_type: str
-    func: Callable[[EventMessage], None]
+    func: Callable
+    batch: bool = False
+
+    def apply(self, messages: list[EventMessage]) -> None:
+        if self.batch:
+            self.func(messages)
+        else:
+            for message in messages:
+                self.func(message)
 
 
 _handlers: dict[str, list[Handler]] = defaultdict(list)
 
 
-def handles(*event_types: str, context: str) -> Callable:
-    """Register the decorated function as `context`'s handler of each of `event_types`."""
+def handles(*event_types: str, context: str, batch: bool = False) -> Callable:
+    """Register the decorated function as `context`'s handler of each of `event_types`.
+    With `batch=True` it is called with a list of messages (in outbox order), else with
+    one message at a time."""
 
-    def register(func: Callable[[EventMessage], None]) -> Callable[[EventMessage], None]:
+    def register(func: Callable) -> Callable:
         name = f"{func.__module__}.{func.__qualname__}"
         for event_type in event_types:
             if not any(handler.name == name for handler in _handlers[event_type]):
-                _handlers[event_type].append(Handler(name, context, event_type, func))
+                _handlers[event_type].append(Handler(name, context, event_type, func, batch))
         return func
 
     return register
@@ -55,21 +69,35 @@ def handlers_for(event_type: str, *, context: str | None = None) -> list[Handler
 
 
 def deliver(handler: Handler, message: EventMessage) -> bool:
-    """Apply `message` with `handler` in one transaction guarded by the inbox.
+    """Apply one message with `handler` (see `deliver_batch`); False when it had already
+    been applied by this handler."""
+    return deliver_batch(handler, [message]) == 1
 
-    Returns False when this handler had already applied this event (nothing done).
-    Any exception from the handler rolls back both its changes and the inbox row."""
+
+# The inbox rows of a batch in one statement; the conflicts are the events this handler
+# has already applied, left out of what it is given.
+_CLAIM_INBOX = """
+INSERT INTO boissipay_inboxentry (handler, event_id, event_type, processed_at)
+SELECT %s, event_id, event_type, now() FROM unnest(%s::uuid[], %s::text[]) AS fed(event_id, event_type)
+ON CONFLICT (handler, event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def deliver_batch(handler: Handler, messages: list[EventMessage]) -> int:
+    """Apply `messages` with `handler` in one transaction (a savepoint inside a caller's)
+    guarded by the inbox: each event is applied at most once per handler, whichever path
+    brought it and however often. Returns how many were applied (new to this handler).
+
+    Any exception from the handler rolls back its changes and the batch's inbox rows."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO boissipay_inboxentry (handler, event_id, event_type, processed_at) "
-                "VALUES (%s, %s, %s, now()) ON CONFLICT (handler, event_id) DO NOTHING RETURNING id",
-                [handler.name, message.id, message.type],
-            )
-            if cursor.fetchone() is None:
-                return False
-        handler.func(message)
-    return True
+            cursor.execute(_CLAIM_INBOX, [handler.name, [str(m.id) for m in messages], [m.type for m in messages]])
+            new = {str(row[0]) for row in cursor.fetchall()}
+        fresh = [message for message in messages if str(message.id) in new]
+        if fresh:
+            handler.apply(fresh)
+    return len(fresh)
 
 
 def message_from_outbox(row: OutboxEvent) -> EventMessage:
@@ -85,32 +113,27 @@ def message_from_outbox(row: OutboxEvent) -> EventMessage:
 
 
 def inprocess_handlers(event_type: str) -> list[Handler]:
+    """The handlers the event dispatcher feeds (their context's EVENT_FEED is "inprocess")."""
     return [h for h in handlers_for(event_type) if settings.EVENT_FEED.get(h.context) == "inprocess"]
 
 
-def dispatch_after_commit(event: OutboxEvent | int) -> None:
-    """Hand a just-committed outbox event (the row, or its position) to the in-process handlers.
-
-    A handler's failure is logged and never reaches the publisher, whose work is already
-    committed; the event stays in the outbox, from which it is delivered again.
-
-    The handlers and the outbox mark share one transaction (one commit, not one per
-    handler plus one for the mark); each handler still runs in its own savepoint, so a
-    failing handler rolls back only its own changes and inbox row."""
-    row = event if isinstance(event, OutboxEvent) else OutboxEvent.objects.filter(pk=event).first()
-    if row is None:
-        return
-    handlers = inprocess_handlers(row.event_type)
-    if not handlers:
-        return
-    message = message_from_outbox(row)
-    all_applied = True
-    with transaction.atomic():
-        for handler in handlers:
-            try:
-                deliver(handler, message)
-            except Exception:
-                all_applied = False
-                logger.exception("in-process handler %s failed on event %s; it will be retried", handler.name, row.id)
-        if all_applied:
-            OutboxEvent.objects.filter(pk=row.pk).update(dispatched_at=timezone.now())
+def dead_letter(handler_name: str, message, *, error: str, attempts: int, partition=None, offset=None) -> None:
+    """Set aside `handler_name`'s copy of `message`, which kept failing, for staff to
+    inspect and replay (admin); the other events keep flowing."""
+    DeadLetter.objects.get_or_create(
+        handler=handler_name,
+        event_id=message.id,
+        replayed_at=None,
+        defaults={
+            "event_type": message.type,
+            "source": message.source if partition is not None else "inprocess",
+            "aggregate_id": message.aggregate_id,
+            "occurred_at": message.occurred_at,
+            "payload": message.data,
+            "schema_version": message.version,
+            "kafka_partition": partition,
+            "kafka_offset": offset,
+            "error": error[:5000],
+            "attempts": attempts,
+        },
+    )

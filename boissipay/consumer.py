@@ -13,7 +13,6 @@ from django.db import close_old_connections
 
 from boissipay import bus, transport
 from boissipay.events import EventMessage
-from boissipay.relay import dead_letter
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class ContextConsumer:
                         logger.error(
                             "handler %s failed %d times on %s: dead-lettered", handler.name, attempt, message.id
                         )
-                        dead_letter(
+                        bus.dead_letter(
                             handler.name, message, error=repr(exc), attempts=attempt, partition=partition, offset=offset
                         )
                         self.dead_lettered += 1
@@ -87,7 +86,7 @@ class ContextConsumer:
                     message = transport.decode(record.headers, record.key, record.value)
                 except Exception as exc:
                     logger.error("undecodable message at %s:%s dead-lettered: %r", record.topic, record.offset, exc)
-                    dead_letter(
+                    bus.dead_letter(
                         f"{self.context}:decode",
                         transport.undecodable(record),
                         error=repr(exc),

@@ -1,39 +1,49 @@
 """`record(event)`: the one way a service publishes a domain event.
 
-The event row is inserted in the caller's transaction (so a rollback records nothing);
-after commit the in-process bus hands it to the local handlers."""
+The event row is inserted in the caller's transaction (so a rollback records nothing).
+Nothing runs after commit in the caller's process: the relay sends the row to Kafka and
+the event dispatcher (boissipay.dispatcher) feeds the in-process handlers."""
+
+import json
 
 from django.db import transaction
-from django.utils import timezone
 
 from boissipay.events import DomainEvent, topic_for
 from boissipay.models import OutboxEvent
 
+# One plain INSERT (this runs in every purchase): the row is marked dispatched at once
+# when no in-process handler is owed it.
+_RECORD = f"""
+INSERT INTO {OutboxEvent._meta.db_table} (id, topic, aggregate_type, aggregate_id, event_type, schema_version,
+    payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts)
+VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s::jsonb, now(), 0, '', CASE WHEN %s THEN NULL ELSE now() END, 0)
+RETURNING position
+"""
 
-def record(event: DomainEvent) -> OutboxEvent:
-    """Append `event` to the outbox in the current transaction.
+
+def record(event: DomainEvent) -> int:
+    """Append `event` to the outbox in the current transaction; returns its position.
 
     Raises `TransactionManagementError` when called outside `transaction.atomic()`:
     an event written apart from its change could be lost or be a lie."""
-    _require_transaction("record")
+    connection = _require_transaction("record")
     from boissipay import bus
 
-    has_local_handlers = bool(bus.inprocess_handlers(event.event_type))
-    row = OutboxEvent.objects.create(
-        topic=topic_for(event.context),
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        event_type=event.event_type,
-        schema_version=event.version,
-        payload=event.payload(),
-        # No in-process handler: nothing is owed locally. Otherwise the after-commit
-        # delivery marks it, or the relay delivers it again later.
-        dispatched_at=None if has_local_handlers else timezone.now(),
-    )
-    if has_local_handlers:
-        # The row in memory is what the handlers need: no need to read it back.
-        transaction.on_commit(lambda: bus.dispatch_after_commit(row), robust=True)
-    return row
+    local = bool(bus.inprocess_handlers(event.event_type))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD,
+            [
+                topic_for(event.context),
+                event.aggregate_type,
+                event.aggregate_id,
+                event.event_type,
+                event.version,
+                json.dumps(event.payload()),
+                local,
+            ],
+        )
+        return cursor.fetchone()[0]
 
 
 def record_query(event_class: type[DomainEvent], query: str, params: dict) -> list[int]:
@@ -41,8 +51,8 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
     services such as the billing run: `query` selects one row per event, `(aggregate_id
     text, payload jsonb)`, in the order they are to be published; the payload must be what
     `event_class(...).payload()` gives (the context tests it). `params` are the query's
-    named parameters. Same guarantees as `record()`: same transaction, after-commit local
-    delivery. Returns the outbox positions, in order."""
+    named parameters. Same guarantees as `record()`: same transaction, then the relay and
+    the dispatcher. Returns the outbox positions, in order."""
     connection = _require_transaction("record_query")
     from boissipay import bus
 
@@ -67,11 +77,7 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
             """,
             {**params, **outbox_params},
         )
-        positions = sorted(row[0] for row in cursor.fetchall())
-    if local and positions:
-        # As record(): the in-process handlers get them after commit (or the relay, later).
-        transaction.on_commit(lambda: [bus.dispatch_after_commit(p) for p in positions], robust=True)
-    return positions
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _require_transaction(caller: str):

@@ -5,8 +5,8 @@ database's clock), published outside any transaction, then marked in a second sh
 one; row locks are never held while waiting on the broker. A contract's later event is
 never claimed while an earlier one is leased elsewhere, backing off or locked by another
 transaction, so several relays can run at once and each contract's events stay in order. Failures back off with jitter;
-an outage never dead-letters anything. The relay also re-delivers to in-process
-handlers the events whose after-commit delivery failed or was cut short."""
+an outage never dead-letters anything. Feeding the in-process handlers is the event
+dispatcher's work (boissipay.dispatcher), not the relay's."""
 
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from boissipay import bus, transport
-from boissipay.models import DeadLetter, OutboxEvent
+from boissipay import transport
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +96,6 @@ def backoff_seconds(attempts: int) -> float:
 class RelayStats:
     published: int = 0
     failed: int = 0
-    dispatched: int = 0
 
 
 class OutboxRelay:
@@ -115,7 +112,6 @@ class OutboxRelay:
         self.batch_size = batch_size or config["BATCH_SIZE"]
         self.lease_seconds = lease_seconds or config["LEASE_SECONDS"]
         self.max_attempts = config["MAX_ATTEMPTS"]
-        self.grace_seconds = config["DISPATCH_GRACE_SECONDS"]
         self._producer = producer
         self.stats = RelayStats()
 
@@ -240,21 +236,6 @@ class OutboxRelay:
             self.close()  # reconnect (and re-create topics) on the next batch
         return len(rows)
 
-    # --- in-process handlers whose after-commit delivery did not complete ----------
-
-    def dispatch_pending(self, limit: int = 200) -> int:
-        with transaction.atomic():
-            rows = list(
-                OutboxEvent.objects.select_for_update(skip_locked=True)
-                .filter(dispatched_at__isnull=True)
-                .extra(where=["occurred_at < now() - make_interval(secs => %s)"], params=[self.grace_seconds])
-                .order_by("position")[:limit]
-            )
-            for row in rows:
-                dispatch_to_local_handlers(row, max_attempts=settings.EVENT_HANDLER_MAX_ATTEMPTS)
-        self.stats.dispatched += len(rows)
-        return len(rows)
-
     # --- loop -----------------------------------------------------------------------------
 
     def seconds_until_a_lease_ends(self) -> float | None:
@@ -276,7 +257,6 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 claimed = self.relay_batch()
-                self.dispatch_pending()
             except Exception as exc:
                 failures += 1
                 pause = backoff_seconds(min(failures, 6))
@@ -309,43 +289,3 @@ def _forget_broken_connection() -> None:
         connection.close()
     except Exception as exc:
         logger.debug("relay: closing the database connection failed (%r)", exc)
-
-
-def dispatch_to_local_handlers(row: OutboxEvent, *, max_attempts: int) -> None:
-    """Deliver `row` to the in-process handlers (the inbox skips those already done) and
-    mark it dispatched; after `max_attempts` a failing handler's copy is dead-lettered."""
-    message = bus.message_from_outbox(row)
-    failed = False
-    for handler in bus.inprocess_handlers(row.event_type):
-        try:
-            bus.deliver(handler, message)
-        except Exception as exc:
-            logger.exception("in-process handler %s failed again on %s", handler.name, row.id)
-            if row.dispatch_attempts + 1 >= max_attempts:
-                dead_letter(handler.name, message, error=repr(exc), attempts=row.dispatch_attempts + 1)
-            else:
-                failed = True
-    row.dispatch_attempts += 1
-    OutboxEvent.objects.filter(pk=row.pk).update(
-        dispatch_attempts=row.dispatch_attempts, dispatched_at=None if failed else timezone.now()
-    )
-
-
-def dead_letter(handler_name: str, message, *, error: str, attempts: int, partition=None, offset=None) -> None:
-    DeadLetter.objects.get_or_create(
-        handler=handler_name,
-        event_id=message.id,
-        replayed_at=None,
-        defaults={
-            "event_type": message.type,
-            "source": message.source if partition is not None else "inprocess",
-            "aggregate_id": message.aggregate_id,
-            "occurred_at": message.occurred_at,
-            "payload": message.data,
-            "schema_version": message.version,
-            "kafka_partition": partition,
-            "kafka_offset": offset,
-            "error": error[:5000],
-            "attempts": attempts,
-        },
-    )

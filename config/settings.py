@@ -186,11 +186,17 @@ OUTBOX_RELAY = {
     "BATCH_SIZE": env_int("OUTBOX_RELAY_BATCH_SIZE", 2000),
     "LEASE_SECONDS": env_int("OUTBOX_RELAY_LEASE_SECONDS", 30),
     "MAX_ATTEMPTS": env_int("OUTBOX_RELAY_MAX_ATTEMPTS", 20),  # per-message errors only; outages never dead-letter
-    "DISPATCH_GRACE_SECONDS": env_int("OUTBOX_DISPATCH_GRACE_SECONDS", 5),
+}
+# The event dispatcher (manage.py dispatch_events) feeds the "inprocess" contexts from the
+# outbox after commit: up to BATCH_SIZE events per transaction, looking for new ones every
+# POLL_SECONDS when idle (the delay before a contract change reaches billing's decisions).
+EVENT_DISPATCHER = {
+    "BATCH_SIZE": env_int("EVENT_DISPATCHER_BATCH_SIZE", 500),
+    "POLL_SECONDS": env_int("EVENT_DISPATCHER_POLL_MS", 50) / 1000,
 }
 EVENT_HANDLER_MAX_ATTEMPTS = env_int("EVENT_HANDLER_MAX_ATTEMPTS", 3)
-# "inprocess": handlers run after commit in the publishing process; "kafka": a consumer
-# group (manage.py consume_events --context X) feeds them.
+# "inprocess": the event dispatcher (manage.py dispatch_events) feeds them from the outbox;
+# "kafka": a consumer group (manage.py consume_events --context X) feeds them.
 EVENT_FEED = {
     context: env(f"EVENT_FEED_{context.upper()}", env("EVENT_FEED", "inprocess"))
     for context in ("contracts", "billing", "invoicing", "payments")

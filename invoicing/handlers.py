@@ -16,10 +16,10 @@ def apply_contract_event(message: EventMessage) -> None:
     services.apply_contract_state(state=message.data["contract"])
 
 
-@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT)
-def take_in_accepted_operation(message: EventMessage) -> None:
-    """An accepted operation waits for the billing run of its month."""
-    services.record_billable_operation(operation=message.data["operation"])
+@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT, batch=True)
+def take_in_accepted_operations(messages: list[EventMessage]) -> None:
+    """Accepted operations wait for the billing run of their month (taken in together)."""
+    services.record_billable_operations(operations=[message.data["operation"] for message in messages])
 
 
 @handles(PaymentSucceeded.event_type, context=CONTEXT)

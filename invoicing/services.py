@@ -87,10 +87,26 @@ def apply_contract_state(*, state: dict) -> bool:
 
 
 def record_billable_operation(*, operation: dict) -> None:
-    """Take an accepted operation (billing's event payload) in, to be billed by the next
-    run of its month or later: inserted into the open batch of its contract and month and
-    added to that batch's totals, in one transaction. Recording the same operation twice
-    changes nothing."""
+    """`record_billable_operations` for one operation."""
+    record_billable_operations(operations=[operation])
+
+
+def record_billable_operations(*, operations: list[dict]) -> None:
+    """Take accepted operations (billing's event payloads) in, to be billed by the next
+    run of their month or later: each is inserted into the open batch of its contract and
+    month and added to that batch's totals, all in one transaction and a few statements
+    whatever their number. An operation already taken in changes nothing."""
+    rows = [_billable_row(operation) for operation in operations]
+    with transaction.atomic(), connection.cursor() as cursor:
+        batches = _open_batches(cursor, {(row["contract_id"], row["period"]) for row in rows})
+        for row in rows:
+            row["batch_id"] = batches[(row["contract_id"], row["period"])]
+        cursor.execute(_TAKE_IN, [json.dumps(rows)])
+
+
+def _billable_row(operation: dict) -> dict:
+    """One row of invoicing_billableoperation from billing's operation payload: amounts
+    signed (a refund counts negative), its month in Paris, a description in one line."""
     sign = -1 if operation["type"] == "refund" else 1
     decided_at = dt.datetime.fromisoformat(operation["decided_at"])
     orders = "; ".join(
@@ -98,52 +114,49 @@ def record_billable_operation(*, operation: dict) -> None:
         for order in operation["orders"]
     )
     kind = "Refund" if sign < 0 else "Purchase"
-    period = decided_at.astimezone(PARIS).date().replace(day=1)
-    vat_lines = [
-        {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
-        for line in operation["vat_breakdown"]
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        batch_id = _open_batch(cursor, operation["contract_id"], period)
-        cursor.execute(
-            _TAKE_IN,
-            {
-                "operation_id": operation["operation_id"],
-                "contract_id": operation["contract_id"],
-                "batch_id": batch_id,
-                "type": operation["type"],
-                "external_ref": operation["external_ref"],
-                "purchase_order": operation["purchase_order"],
-                "cost_centre": operation["cost_centre"],
-                "description": f"{kind} {operation['external_ref']} — {orders}"[:500],
-                "currency": operation["currency"],
-                "excl": sign * operation["amount_excl_tax"],
-                "vat": sign * operation["vat_amount"],
-                "incl": sign * operation["amount"],
-                "vat_breakdown": json.dumps(vat_lines),
-                "decided_at": decided_at,
-                "period": period,
-            },
-        )
+    return {
+        "operation_id": operation["operation_id"],
+        "contract_id": str(operation["contract_id"]),
+        "type": operation["type"],
+        "external_ref": operation["external_ref"],
+        "purchase_order": operation["purchase_order"],
+        "cost_centre": operation["cost_centre"],
+        "description": f"{kind} {operation['external_ref']} — {orders}"[:500],
+        "currency": operation["currency"],
+        "amount_excl_tax": sign * operation["amount_excl_tax"],
+        "vat_amount": sign * operation["vat_amount"],
+        "amount": sign * operation["amount"],
+        "vat_breakdown": [
+            {"rate": line["rate"], "base": sign * line["base"], "vat": sign * line["vat"]}
+            for line in operation["vat_breakdown"]
+        ],
+        "decided_at": decided_at.isoformat(),
+        "period": decided_at.astimezone(PARIS).date().replace(day=1).isoformat(),
+    }
 
 
-# The operation, then (only if it was new: ON CONFLICT DO NOTHING inserts nothing for a
-# second delivery) its amounts added to the batch's totals and VAT lines per rate.
+# The operations, then (only those that were new: ON CONFLICT DO NOTHING inserts nothing
+# for a second delivery) their amounts added to their batches' totals and VAT lines per rate.
 _TAKE_IN = """
 WITH taken AS (
     INSERT INTO invoicing_billableoperation (operation_id, contract_id, batch_id, type, external_ref, purchase_order,
         cost_centre, description, currency, amount_excl_tax, vat_amount, amount, vat_breakdown, decided_at, period,
         received_at)
-    VALUES (%(operation_id)s, %(contract_id)s, %(batch_id)s, %(type)s, %(external_ref)s, %(purchase_order)s,
-        %(cost_centre)s, %(description)s, %(currency)s, %(excl)s, %(vat)s, %(incl)s, %(vat_breakdown)s::jsonb,
-        %(decided_at)s, %(period)s, now())
+    SELECT operation_id, contract_id, batch_id, type, external_ref, purchase_order, cost_centre, description,
+           currency, amount_excl_tax, vat_amount, amount, vat_breakdown, decided_at, period, now()
+    FROM jsonb_to_recordset(%s::jsonb) AS r(operation_id uuid, contract_id uuid, batch_id uuid, type text,
+        external_ref text, purchase_order text, cost_centre text, description text, currency text,
+        amount_excl_tax bigint, vat_amount bigint, amount bigint, vat_breakdown jsonb, decided_at timestamptz,
+        period date)
     ON CONFLICT (operation_id) DO NOTHING
     RETURNING batch_id, amount_excl_tax, vat_amount, amount, vat_breakdown
 ), totals AS (
     UPDATE invoicing_billingbatch b
-    SET operations_count = b.operations_count + 1, total_excl_tax = b.total_excl_tax + t.amount_excl_tax,
-        total_vat = b.total_vat + t.vat_amount, total_incl_tax = b.total_incl_tax + t.amount
-    FROM taken t WHERE b.id = t.batch_id
+    SET operations_count = b.operations_count + t.n, total_excl_tax = b.total_excl_tax + t.excl,
+        total_vat = b.total_vat + t.vat, total_incl_tax = b.total_incl_tax + t.incl
+    FROM (SELECT batch_id, count(*) AS n, sum(amount_excl_tax) AS excl, sum(vat_amount) AS vat, sum(amount) AS incl
+          FROM taken GROUP BY batch_id) t
+    WHERE b.id = t.batch_id
 )
 INSERT INTO invoicing_billingbatchvat AS v (batch_id, rate, base, vat)
 SELECT t.batch_id, e->>'rate', sum((e->>'base')::bigint), sum((e->>'vat')::bigint)
@@ -152,30 +165,39 @@ GROUP BY t.batch_id, e->>'rate'
 ON CONFLICT (batch_id, rate) DO UPDATE SET base = v.base + excluded.base, vat = v.vat + excluded.vat
 """
 
+# The open batches of these (contract, month) pairs, locked (FOR NO KEY UPDATE) until the
+# caller's transaction ends, so that a billing run sealing one waits for the operations
+# being added. Locked in id order, as the billing run locks them.
+_LOCK_OPEN_BATCHES = """
+SELECT b.id::text, b.contract_id::text, b.period::text
+FROM invoicing_billingbatch b
+JOIN unnest(%s::uuid[], %s::date[]) AS wanted(contract_id, period)
+  ON b.contract_id = wanted.contract_id AND b.period = wanted.period
+WHERE b.invoice_id IS NULL
+ORDER BY b.id
+FOR NO KEY UPDATE OF b
+"""
 
-def _open_batch(cursor, contract_id, period: dt.date):
-    """The open batch of this contract and month, locked (FOR NO KEY UPDATE) until the
-    caller's transaction ends, so that a billing run sealing it waits for the operation
-    being added; opened when there is none."""
+_OPEN_BATCHES = """
+INSERT INTO invoicing_billingbatch (id, contract_id, period, created_at)
+SELECT gen_random_uuid(), contract_id, period, now() FROM unnest(%s::uuid[], %s::date[]) AS wanted(contract_id, period)
+ON CONFLICT (contract_id, period) WHERE invoice_id IS NULL DO NOTHING
+"""
+
+
+def _open_batches(cursor, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """{(contract id, month): id of its open batch, locked}; a batch is opened where there
+    is none (or where a billing run has just sealed the one there was)."""
+    found: dict[tuple[str, str], str] = {}
     while True:
-        cursor.execute(
-            "SELECT id FROM invoicing_billingbatch WHERE contract_id = %s AND period = %s AND invoice_id IS NULL "
-            "FOR NO KEY UPDATE",
-            [contract_id, period],
-        )
-        row = cursor.fetchone()
-        if row:
-            return row[0]
-        cursor.execute(
-            "INSERT INTO invoicing_billingbatch (id, contract_id, period, created_at) "
-            "VALUES (gen_random_uuid(), %s, %s, now()) "
-            "ON CONFLICT (contract_id, period) WHERE invoice_id IS NULL DO NOTHING RETURNING id",
-            [contract_id, period],
-        )
-        row = cursor.fetchone()
-        if row:
-            return row[0]
-        # Opened by a concurrent delivery meanwhile: take that one (its lock) instead.
+        missing = sorted(wanted - found.keys())
+        columns = [[contract for contract, _ in missing], [period for _, period in missing]]
+        cursor.execute(_LOCK_OPEN_BATCHES, columns)
+        found.update({(contract, period): batch for batch, contract, period in cursor.fetchall()})
+        missing = sorted(wanted - found.keys())
+        if not missing:
+            return found
+        cursor.execute(_OPEN_BATCHES, [[contract for contract, _ in missing], [period for _, period in missing]])
 
 
 # --- the billing run ----------------------------------------------------------------------------

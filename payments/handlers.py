@@ -9,19 +9,11 @@ from payments import services
 CONTEXT = "payments"
 
 
-@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT)
-def record_pending_item(message: EventMessage) -> None:
+@handles(PurchaseAccepted.event_type, RefundAccepted.event_type, context=CONTEXT, batch=True)
+def record_pending_items(messages: list[EventMessage]) -> None:
     """Each accepted operation becomes a pending payment item, settled by the collection
-    of the invoice that bills it."""
-    operation = message.data["operation"]
-    services.record_payment_item(
-        operation_id=operation["operation_id"],
-        contract_id=operation["contract_id"],
-        operation_type=operation["type"],
-        external_ref=operation["external_ref"],
-        currency=operation["currency"],
-        amount=operation["amount"],
-    )
+    of the invoice that bills it (recorded together)."""
+    services.record_payment_items(operations=[message.data["operation"] for message in messages])
 
 
 @handles(InvoiceIssued.event_type, context=CONTEXT)

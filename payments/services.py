@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from boissipay import outbox
@@ -32,22 +31,35 @@ logger = logging.getLogger(__name__)
 # --- pending payment items (one per accepted operation) -------------------------------------------
 
 
-def record_payment_item(
-    *, operation_id: uuid.UUID | str, contract_id, operation_type: str, external_ref: str, currency: str, amount: int
-) -> None:
-    """Record the pending payment item of an accepted operation; a second call for the
-    same operation changes nothing (the unique operation id makes it so)."""
-    signed = -amount if operation_type == "refund" else amount
-    item = PaymentItem(
-        operation_id=operation_id,
-        contract_id=contract_id,
-        operation_type=operation_type,
-        external_ref=external_ref,
-        currency=currency,
-        amount=signed,
-    )
-    # One INSERT ... ON CONFLICT DO NOTHING: no read first, no savepoint.
-    PaymentItem.objects.bulk_create([item], ignore_conflicts=True)
+def record_payment_items(*, operations: list[dict]) -> None:
+    """Record the pending payment item of each accepted operation (billing's event
+    payloads), in one statement; an operation already recorded changes nothing (the
+    unique operation id makes it so). A refund's item is negative."""
+    columns = [[], [], [], [], [], []]
+    for operation in operations:
+        signed = -operation["amount"] if operation["type"] == "refund" else operation["amount"]
+        values = (
+            str(operation["operation_id"]),
+            str(operation["contract_id"]),
+            operation["type"],
+            operation["external_ref"],
+            operation["currency"],
+            signed,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_ITEMS, [PaymentItemStatus.PENDING, *columns])
+
+
+_RECORD_ITEMS = """
+INSERT INTO payments_paymentitem (id, operation_id, contract_id, operation_type, external_ref, currency, amount,
+    status, created_at)
+SELECT gen_random_uuid(), operation_id, contract_id, operation_type, external_ref, currency, amount, %s, now()
+FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::bigint[])
+    AS item(operation_id, contract_id, operation_type, external_ref, currency, amount)
+ON CONFLICT (operation_id) DO NOTHING
+"""
 
 
 def attach_items_to_invoice(*, invoice_id, operation_ids: list) -> int:

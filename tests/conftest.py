@@ -78,3 +78,29 @@ class ExternalBroker:
 
     def __init__(self, servers: str):
         self.bootstrap_servers = servers
+
+
+@pytest.fixture
+def event_dispatcher(transactional_db):
+    """The event dispatcher running beside the test, as `make run` runs it: events that
+    commit on other threads (a webhook on the live server, say) reach their handlers
+    without the test asking. A test waits for it with `factories.settled()`."""
+    import threading
+
+    from django.db import connection
+
+    from boissipay.dispatcher import EventDispatcher
+
+    stop = threading.Event()
+
+    def dispatch():
+        try:
+            EventDispatcher().run(stop=stop)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=dispatch, name="event-dispatcher", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)

@@ -1,5 +1,6 @@
 """Factories for the tests: they build through the services, as the product does."""
 
+import contextlib
 import datetime as dt
 import itertools
 
@@ -86,12 +87,31 @@ def api_key(*scopes: str, customer_id=None, name="test client"):
 # --- billing ------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def delivered():
-    """Run the after-commit work (the in-process bus) of what happens inside, as a real
-    commit would: the `db` fixture's transaction never commits."""
+    """Once the block is done, run what follows its commit, as in a deployment: its
+    after-commit callbacks (the `db` fixture's transaction never commits), then the event
+    dispatcher until no event is due, and the callbacks of what that did, and so on."""
     from django.test import TestCase
 
-    return TestCase.captureOnCommitCallbacks(execute=True)
+    from boissipay.dispatcher import EventDispatcher
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        yield
+    for _ in range(20):
+        with TestCase.captureOnCommitCallbacks(execute=True) as callbacks:
+            dispatched = EventDispatcher().drain().dispatched
+        if not dispatched and not callbacks:
+            return
+    raise AssertionError("events kept coming after 20 rounds of dispatching")
+
+
+def settled() -> None:
+    """Wait until every event due so far has reached its in-process handlers: dispatch
+    them here, or, while a dispatcher runs beside the test, until it has."""
+    from boissipay.dispatcher import EventDispatcher
+
+    EventDispatcher().drain()
 
 
 def billed_contract(**overrides):

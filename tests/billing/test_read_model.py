@@ -9,6 +9,7 @@ from django.db import connection
 
 from billing.models import ContractAccount, Operation
 from billing.services import apply_contract_state, submit_operation
+from boissipay import dispatcher
 from boissipay.consumer import ContextConsumer
 from boissipay.events import topic_for
 from boissipay.models import InboxEntry, OutboxEvent
@@ -119,7 +120,7 @@ def test_replaying_the_contracts_topic_into_an_empty_billing_rebuilds_the_same_r
     transactional_db, kafka_broker
 ):
     servers = kafka_broker.bootstrap_servers
-    # Given contracts that went through every kind of change, applied in-process.
+    # Given contracts that went through every kind of change, applied by the dispatcher.
     first, second, third = factories.contract(), factories.contract(), factories.contract(ends_on=None)
     contracts.amend_contract(contract_id=first.pk, credit_limit=2_500_000)
     contracts.register_subscriber(contract_id=first.pk, external_ref="EMP-1", display_name="Jeanne Martin")
@@ -130,6 +131,7 @@ def test_replaying_the_contracts_topic_into_an_empty_billing_rebuilds_the_same_r
     contracts.revoke_mandate(contract_id=second.pk, reason="Bank changed")
     contracts.renew_mandate(contract_id=second.pk, mandate=factories.mandate_details(iban=factories.OTHER_IBAN))
     contracts.cancel_contract(contract_id=third.pk, reason="Customer left")
+    dispatcher.drain()
     ids = [first.pk, second.pk, third.pk]
     before = read_model(ids)
     assert len(before) == 3
@@ -154,6 +156,7 @@ def test_replaying_the_contracts_topic_into_an_empty_billing_rebuilds_the_same_r
 
 def test_fifty_purchases_at_once_never_exceed_the_credit_limit(transactional_db):
     contract = factories.contract(credit_limit=100_000)
+    dispatcher.drain()  # billing knows the contract once the dispatcher has fed it
     purchases, amount = 60, 3_000  # 180,000 asked for; 33 fit
     barrier = threading.Barrier(purchases)
     outcomes: list[str] = []

@@ -375,7 +375,7 @@ def queued_for_sending(monkeypatch) -> list[str]:
 
 
 def test_two_runs_started_at_once_invoice_each_contract_once_with_gapless_numbers(transactional_db, queued_for_sending):
-    contracts_ = [factories.contract() for _ in range(12)]
+    contracts_ = [factories.billed_contract() for _ in range(12)]
     for contract in contracts_:
         buy(contract, dt.date(2026, 10, 5))
     barrier = threading.Barrier(2)
@@ -407,7 +407,7 @@ def test_two_runs_started_at_once_invoice_each_contract_once_with_gapless_number
 def test_a_run_killed_half_way_finishes_on_the_next_run_with_nothing_twice_and_nothing_missed(
     transactional_db, tmp_path, queued_for_sending
 ):
-    contracts_ = [factories.contract() for _ in range(80)]
+    contracts_ = [factories.billed_contract() for _ in range(80)]
     for contract in contracts_:
         buy(contract, dt.date(2026, 10, 5))
     env = eventkit.subprocess_env("unused:0")
@@ -446,7 +446,7 @@ def test_an_operation_being_taken_in_while_the_run_seals_its_batch_is_billed_onc
     took in; nothing is lost between the two and nothing is billed twice."""
     from django.db import transaction
 
-    contract = factories.contract()
+    contract = factories.billed_contract()
     first = buy(contract, dt.date(2026, 10, 5))
     second_payload = BillableOperation.objects.get(pk=first.pk)  # a template to take a second one in
     taken_in = threading.Event()

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from boissipay import bus, services
 from boissipay.consumer import ContextConsumer
+from boissipay.dispatcher import EventDispatcher
 from boissipay.events import DomainEvent
 from boissipay.models import DeadLetter, InboxEntry, OutboxEvent
 from boissipay.outbox import record, record_query
@@ -86,7 +87,9 @@ def test_events_built_by_the_database_are_recorded_and_delivered_like_the_others
     assert {(row.topic, row.event_type, row.aggregate_id) for row in rows} == {
         ("boissipay.audit.v1", "test.thing.happened", str(contract)) for contract in contracts
     }
-    assert [position for _, _, position in eventkit.effects()] == [1, 2, 3]  # handled after commit, in order
+    assert eventkit.effects() == []  # nothing runs after commit in the publisher's process
+    EventDispatcher().drain()  # the dispatcher's work, outside the publisher
+    assert [position for _, _, position in eventkit.effects()] == [1, 2, 3]  # in order
     assert all(row.dispatched_at is not None for row in OutboxEvent.objects.filter(position__in=positions))
 
 
@@ -100,29 +103,32 @@ def test_events_built_by_the_database_cannot_be_recorded_outside_a_transaction(d
     assert not OutboxEvent.objects.exists()
 
 
-def test_in_process_handlers_receive_the_event_after_commit(effects_table, settings):
+def test_in_process_handlers_receive_the_event_from_the_dispatcher(effects_table, settings):
     settings.EVENT_FEED = {**settings.EVENT_FEED, TEST_CONTEXT: "inprocess"}
     rows = eventkit.record_things(1, topic="unused")
-    bus.dispatch_after_commit(rows[0].position)
+    assert eventkit.effects() == []
+    EventDispatcher().drain()
     assert [str(e[0]) for e in eventkit.effects()] == [str(rows[0].id)]
     rows[0].refresh_from_db()
     assert rows[0].dispatched_at is not None
 
 
-def test_a_failing_handler_never_undoes_the_publisher_and_the_relay_retries_it(effects_table, settings):
+def test_a_failing_handler_never_undoes_the_publisher_and_the_dispatcher_retries_it(effects_table, settings):
     settings.EVENT_FEED = {**settings.EVENT_FEED, TEST_CONTEXT: "inprocess"}
-    settings.OUTBOX_RELAY = {**settings.OUTBOX_RELAY, "DISPATCH_GRACE_SECONDS": 0}
     row = eventkit.record_things(1, topic="unused")[0]
     eventkit.POISON["value"] = {str(row.id)}
-    bus.dispatch_after_commit(row.position)  # the poison-sensitive handler fails
+    EventDispatcher().drain()  # the poison-sensitive handler fails
 
     row.refresh_from_db()
     assert OutboxEvent.objects.filter(pk=row.pk).exists()
     assert row.dispatched_at is None
+    assert row.dispatch_attempts == 1 and row.dispatch_after is not None  # it waits before the next try
     assert len(eventkit.effects("poison_sensitive")) == 0
+    assert len(eventkit.effects("record_effect")) == 1  # the other handler was not held back
 
     eventkit.POISON["value"] = None  # the cause is fixed
-    OutboxRelay(servers="unused:0").dispatch_pending()
+    OutboxEvent.objects.filter(pk=row.pk).update(dispatch_after=None)  # its wait is over
+    EventDispatcher().drain()
     row.refresh_from_db()
     assert row.dispatched_at is not None
     assert len(eventkit.effects("poison_sensitive")) == 1

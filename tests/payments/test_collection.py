@@ -19,7 +19,7 @@ from payments.emulator import GatewayEmulator
 from payments.models import Payment, PaymentItem
 from tests import eventkit, factories
 from tests.clock import freeze_module_at
-from tests.factories import item, operation_request
+from tests.factories import item, operation_request, settled
 
 # Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
 _today = freeze_module_at(dt.date(2026, 10, 1))
@@ -28,7 +28,7 @@ DECEMBER_1 = dt.date(2026, 12, 1)
 
 
 @pytest.fixture
-def emulator(live_server, settings):
+def emulator(live_server, settings, event_dispatcher):
     """The provider, answering our webhook (served by the live server) after 50 ms; the
     debtor account DE89… has no money."""
     settings.PAYMENTS_GATEWAY = "emulator"
@@ -48,9 +48,18 @@ def emulator(live_server, settings):
 def buy(contract, amount: int, day: dt.date | None = None):
     request = operation_request(contract.pk, item(amount))
     if day is None:
-        return submit_operation(request=request)
-    with time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=PARIS), tick=False):
-        return submit_operation(request=request)
+        operation = submit_operation(request=request)
+    else:
+        with time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=PARIS), tick=False):
+            operation = submit_operation(request=request)
+    settled()
+    return operation
+
+
+def invoice_october() -> None:
+    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
+        invoicing.run_billing(period="2026-10")
+    settled()
 
 
 def payment_of(contract) -> Payment:
@@ -67,14 +76,14 @@ def test_a_month_of_purchases_is_invoiced_and_collected_success_frees_credit_fai
     # Given two contracts with purchases in October, one of them up to its credit limit.
     paying = factories.contract(credit_limit=50_000, payment_terms_days=30)
     failing = factories.contract(mandate=factories.mandate_details(iban=factories.OTHER_IBAN, bic=""))
+    settled()
     buy(paying, 30_000, dt.date(2026, 10, 5))
     buy(paying, 20_000, dt.date(2026, 10, 20))
     buy(failing, 12_000, dt.date(2026, 10, 7))
     assert buy(paying, 1).reason_code == "credit_limit_exceeded"
 
     # When the month is invoiced on the 1st (invoices issued and mailed) ...
-    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
-        invoicing.run_billing(period="2026-10")
+    invoice_october()
     assert set(Invoice.objects.values_list("status", flat=True)) == {"sent"}
     assert {p.due_date for p in Payment.objects.all()} == {DECEMBER_1}
     assert ContractAccount.objects.get(pk=paying.pk).invoiced_unpaid == 50_000
@@ -111,10 +120,9 @@ def test_a_month_of_purchases_is_invoiced_and_collected_success_frees_credit_fai
 
 
 def test_an_unreachable_provider_leaves_the_payments_pending_for_the_next_collection(emulator, settings):
-    contract = factories.contract()
+    contract = factories.billed_contract()
     buy(contract, 5_000, dt.date(2026, 10, 5))
-    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
-        invoicing.run_billing(period="2026-10")
+    invoice_october()
     emulator.stop()
     counts = payments.submit_due_payments(today=DECEMBER_1)
     assert counts["refused"] == 1
@@ -126,10 +134,9 @@ def test_an_unreachable_provider_leaves_the_payments_pending_for_the_next_collec
 def test_a_contract_without_an_active_mandate_fails_the_attempt(emulator):
     from contracts import services as contracts
 
-    contract = factories.contract()
+    contract = factories.billed_contract()
     buy(contract, 5_000, dt.date(2026, 10, 5))
-    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
-        invoicing.run_billing(period="2026-10")
+    invoice_october()
     contracts.revoke_mandate(contract_id=contract.pk, reason="Bank changed")
     assert payments.submit_due_payments(today=DECEMBER_1)["failed"] == 1
     payment = payment_of(contract)

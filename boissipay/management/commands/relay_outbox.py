@@ -20,6 +20,4 @@ class Command(BaseCommand):
         relay = OutboxRelay(batch_size=batch_size)
         self.stdout.write(f"relaying the outbox to {relay.servers}" + (" (once)" if once else ""))
         stats = relay.run(once=once, stop=stop)
-        self.stdout.write(
-            f"published {stats.published}, failed attempts {stats.failed}, re-dispatched {stats.dispatched}"
-        )
+        self.stdout.write(f"published {stats.published}, failed attempts {stats.failed}")

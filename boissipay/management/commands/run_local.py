@@ -67,6 +67,9 @@ def local_processes(host: str, port: int) -> dict[str, list[str]]:
             "--port",
             str(emulator.port or 8099),
         ]
+    if "inprocess" in settings.EVENT_FEED.values():
+        # Feeds the contexts whose EVENT_FEED is "inprocess", after commit, in batches.
+        processes["dispatcher"] = [*manage, "dispatch_events"]
     for context, feed in settings.EVENT_FEED.items():
         if feed == "kafka":
             processes[f"consume-{context}"] = [*manage, "consume_events", "--context", context]
@@ -147,7 +150,10 @@ def _signal_group(child: subprocess.Popen, sig: int) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the web server (gunicorn), the outbox relay, the consumers, the Celery worker and Beat together."
+    help = (
+        "Run the web server (gunicorn), the outbox relay, the event dispatcher, the consumers, the Celery worker "
+        "and Beat together."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", help="default: the host of BOISSIPAY_BASE_URL")

@@ -23,12 +23,14 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management.base import BaseCommand
-from django.db import connections
+from django.db import connection, connections
 from django.test.utils import override_settings
 
 from billing import services as billing
 from billing.models import ContractAccount
 from boissipay.clock import business_today
+from boissipay.dispatcher import EventDispatcher
+from boissipay.models import OutboxEvent
 from boissipay.money import format_money
 from boissipay.sepa_calendar import debit_date
 from contracts import services as contracts
@@ -102,6 +104,10 @@ class Command(BaseCommand):
             log=lambda line: None,
         ).start()
         feeds = dict.fromkeys(settings.EVENT_FEED, "inprocess")
+        # The event dispatcher, as `make run` runs it: it feeds the other contexts after
+        # each commit; the story waits for it (settle) before it reads their tables.
+        stop_dispatching = threading.Event()
+        dispatching = threading.Thread(target=self.dispatch, args=(stop_dispatching,), daemon=True)
         try:
             with override_settings(
                 EVENT_FEED=feeds,
@@ -115,14 +121,30 @@ class Command(BaseCommand):
 
                 eager = app.conf.task_always_eager
                 app.conf.task_always_eager = True
+                dispatching.start()
                 try:
                     self.story()
                 finally:
                     app.conf.task_always_eager = eager
+                    stop_dispatching.set()
+                    dispatching.join(10)
         finally:
             emulator.stop()
             web.shutdown()
             web.server_close()
+
+    @staticmethod
+    def dispatch(stop: threading.Event) -> None:
+        try:
+            EventDispatcher().run(stop=stop)
+        finally:
+            connection.close()
+
+    def settle(self) -> None:
+        """Wait until the dispatcher has fed every event recorded so far."""
+        self.wait(
+            lambda: not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists(), "the events to be dispatched"
+        )
 
     # --- output -------------------------------------------------------------------------------
 
@@ -161,6 +183,7 @@ class Command(BaseCommand):
             ),
         )
         operation = billing.submit_operation(request=request)
+        self.settle()
         if operation.status == "accepted":
             self.say(f"  ✔ {label}: {self.money(operation.amount)} accepted — {self.balance(contract)}")
         else:
@@ -200,6 +223,7 @@ class Command(BaseCommand):
                 reference=f"UMR-{self.run_id}-{uuid.uuid4().hex[:8].upper()}", iban=iban, signed_on=today
             ),
         )
+        self.settle()
         self.say(
             f"  {customer.legal_name} (SIREN {customer.siren}) signs {contract.reference}: "
             f"credit limit {self.money(credit_limit)}, 30 days, SEPA mandate {contract.mandates.get().reference}"
@@ -215,6 +239,7 @@ class Command(BaseCommand):
             trigger="command",
             started_by="demo",
         )
+        self.settle()
         invoice = Invoice.objects.get(billing_run=run)
         invoicing.invoice_pdf(invoice_id=invoice.pk)
         invoice.refresh_from_db()
@@ -270,13 +295,16 @@ class Command(BaseCommand):
                 ),
             )
         )
+        self.settle()
         self.say(f"  ↩ refund of {self.money(refund.amount)} {refund.status} — {self.balance(contract)}")
 
         self.chapter("4. Credit control suspends the contract, then lifts it")
         contracts.suspend_contract(contract_id=contract.pk, reason="Waiting for the signed amendment")
+        self.settle()
         self.say("  contract suspended")
         self.buy(contract, "Bordeaux day trip", 9_000)
         contracts.reactivate_contract(contract_id=contract.pk)
+        self.settle()
         self.say("  contract reactivated")
         self.buy(contract, "Bordeaux day trip", 9_000)
 
