@@ -1,34 +1,40 @@
-"""Operations API benchmark: `.venv/bin/python benchmarks/operations.py [--seconds 30 --clients 32 --contracts 1000]`.
+"""Operations API benchmark: `.venv/bin/python benchmarks/operations.py [--seconds 30 --clients 32]`.
 
-1. Prepares its own database (boissipay_bench_ops): C customers and contracts signed
-   through the contracts services (the in-process bus builds billing's read model of
-   each), credit limits from 1,000 to 50,000 EUR so that the smaller ones fill up and
-   later purchases are rejected (credit_limit_exceeded), and an API key.
-2. Serves the project under gunicorn on this machine (DEBUG off), on that database.
-3. Drives POST /api/v1/operations with N keep-alive clients (threads, http.client) for
-   S seconds: purchases on random contracts, each with its own Idempotency-Key and
-   booking reference. Prints accepted and rejected purchases/s, latency percentiles,
-   errors (anything but 201/422) and, checked in SQL at the end, limit violations:
-   contracts whose accepted total exceeds the credit limit or whose outstanding
-   balance differs from the sum of their accepted operations (must be 0).
-4. Baseline, same run, same PostgreSQL server: pgbench tpcb-like (scale 10, same client
-   count) on a scratch database.
+Measures the purchase decision (POST /api/v1/operations) beside its floor, in one run,
+on this machine, under the same gunicorn settings and the same load:
 
-`--feeds inprocess,kafka` also measures with EVENT_FEED_PAYMENTS=kafka and
-EVENT_FEED_INVOICING=kafka (the two contexts that take in accepted operations fed by their
-consumer groups, not running here, instead of after commit in the web process); the
-default configuration is `inprocess`. Not part of the test suite."""
+1. Prepares its own database (boissipay_bench_ops): C contracts signed through the
+   contracts services, credit limits from 1,000 to 50,000 EUR (the smaller ones fill up,
+   so some purchases are rejected: credit_limit_exceeded), and an API key.
+2. Floor: a bare Django view doing the essential SQL of a purchase (benchmarks/floor.py:
+   claim the Idempotency-Key, lock the account, insert the operation, update the
+   account, insert the outbox row), driven by N keep-alive clients for S seconds.
+3. Service: the real endpoint, same clients, same seconds. The event dispatcher is not
+   running during the window; afterwards it drains what the window accepted, alone,
+   which measures what feeding invoicing and payments costs per operation.
+   Checked in SQL: limit violations, lost events, operations missing from invoicing and
+   payments (all must be 0).
+4. Open loop: R purchases/s for T seconds on the real endpoint with the dispatcher
+   running, as in a deployment; latency percentiles from each request's scheduled time.
+   Meanwhile a probe suspends one contract per second (contracts.services) and buys on
+   it until billing rejects the purchase: suspend-to-first-rejection delay percentiles.
+5. Baseline of the PostgreSQL server: pgbench tpcb-like, same client count.
+
+CPU is read from /proc (psutil) for this checkout's processes only: the gunicorn it
+started, the backends of this checkout's embedded PostgreSQL serving the benchmark's
+database (plus that server's background writers), the load generator (this process)
+and the dispatcher. Not part of the test suite; figures are printed, never asserted."""
 
 import argparse
 import http.client
 import json
 import os
+import queue
 import random
 import re
 import resource
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -56,6 +62,11 @@ from django.db import connection  # noqa: E402
 
 from billing.models import ContractAccount  # noqa: E402
 from boissipay.embedded.postgres import embedded_server_info  # noqa: E402
+
+try:  # the event dispatcher; older code fed the other contexts inside the request
+    from boissipay.dispatcher import EventDispatcher as DISPATCHER
+except ImportError:
+    DISPATCHER = None
 from boissipay.services import issue_api_key  # noqa: E402
 from contracts import services as contracts  # noqa: E402
 
@@ -67,17 +78,15 @@ PATH = "/api/v1/operations"
 # What a run writes, emptied before each measurement (contracts and read models are kept).
 RESET_TABLES = [
     "billing_operation",
+    "billing_outofscopeattempt",
     "boissipay_idempotencyrecord",
     "boissipay_outboxevent",
     "boissipay_inboxentry",
     "payments_paymentitem",
     "invoicing_billableoperation",
 ]
-# --feeds: how the contexts that take in billing's events are fed.
-FEEDS = {
-    "inprocess": {},  # the default configuration: after commit, in the web process
-    "kafka": {"EVENT_FEED_PAYMENTS": "kafka", "EVENT_FEED_INVOICING": "kafka"},  # by their consumer groups
-}
+FLOOR_PATH = "/bench/floor/operations"
+PROBES = 120  # contracts the suspension probe may suspend, one per second of the open loop
 ITEMS = [
     ("Paris → Lyon, 2nd class", 4_500, "10"),
     ("Paris → Marseille, 1st class", 12_900, "10"),
@@ -109,40 +118,58 @@ def credit_limit(n: int) -> int:
     return 100_000 * (1 + n % 50)  # 1,000 .. 50,000 EUR in minor units
 
 
-def prepare_contracts(count: int) -> list[str]:
-    """Contracts BENCH-00000.. signed through the services (kept between runs)."""
-    existing = set(ContractAccount.objects.filter(reference__startswith="BENCH-").values_list("reference", flat=True))
-    missing = [n for n in range(count) if f"BENCH-{n:05d}" not in existing]
+def prepare_contracts(count: int, prefix: str = "BENCH") -> list[str]:
+    """Contracts PREFIX-00000.. signed through the services (kept between runs), each
+    known to billing (the dispatcher feeds it its read model)."""
+    existing = set(
+        ContractAccount.objects.filter(reference__startswith=f"{prefix}-").values_list("reference", flat=True)
+    )
+    missing = [n for n in range(count) if f"{prefix}-{n:05d}" not in existing]
     if missing:
-        print(f"signing {len(missing):,} contracts through contracts.services ...", flush=True)
+        print(f"signing {len(missing):,} {prefix} contracts through contracts.services ...", flush=True)
     started = time.perf_counter()
+    offset = 10_000_000 if prefix == "BENCH" else 20_000_000
     for n in missing:
         customer = contracts.register_customer(
-            legal_name=f"CSE Bench {n:05d}",
-            siren=siren(10_000_000 + n),
-            billing_email=f"billing{n}@bench.example",
+            legal_name=f"CSE {prefix.title()} {n:05d}",
+            siren=siren(offset + n),
+            billing_email=f"billing{n}@{prefix.lower()}.example",
             billing_address="1 rue de la Paix\n75002 Paris",
         )
         contracts.subscribe_contract(
             customer_id=customer.pk,
-            reference=f"BENCH-{n:05d}",
-            credit_limit=credit_limit(n),
+            reference=f"{prefix}-{n:05d}",
+            credit_limit=credit_limit(n) if prefix == "BENCH" else 100_000_000,
             starts_on=dt.date(2020, 1, 1),
             ends_on=None,
             mandate=contracts.MandateDetails(
-                reference=f"UMR-BENCH-{n:05d}", iban=IBAN, bic=BIC, signed_on=dt.date(2020, 1, 1)
+                reference=f"UMR-{prefix}-{n:05d}", iban=IBAN, bic=BIC, signed_on=dt.date(2020, 1, 1)
             ),
         )
+        if DISPATCHER is not None and n % 200 == 0:
+            DISPATCHER().drain()
+    if DISPATCHER is not None:
+        DISPATCHER().drain()
     if missing:
         print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
     ids = [
         str(pk)
-        for pk in ContractAccount.objects.filter(reference__startswith="BENCH-")
+        for pk in ContractAccount.objects.filter(reference__startswith=f"{prefix}-")
         .order_by("reference")
         .values_list("contract_id", flat=True)[:count]
     ]
     assert len(ids) == count, f"{len(ids)} contract accounts for {count} contracts"
     return ids
+
+
+def reactivate_probes(ids: list[str]) -> None:
+    """The suspension probe's contracts, active again for the next run."""
+    from contracts.models import Contract
+
+    for contract_id in Contract.objects.filter(pk__in=ids, status="suspended").values_list("pk", flat=True):
+        contracts.reactivate_contract(contract_id=contract_id)
+    if DISPATCHER is not None:
+        DISPATCHER().drain()
 
 
 def reset_balances() -> None:
@@ -151,11 +178,20 @@ def reset_balances() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(table for table in RESET_TABLES if table in existing)}")
         cursor.execute("UPDATE billing_contractaccount SET unbilled = 0, invoiced_unpaid = 0")
+        cursor.execute("DELETE FROM invoicing_billingbatchvat")
+        cursor.execute("DELETE FROM invoicing_billingbatch")
         cursor.execute("VACUUM ANALYZE billing_contractaccount")
+        cursor.execute("VACUUM ANALYZE boissipay_outboxevent")
 
 
-def violations() -> dict:
-    """Checked in SQL once the server is stopped."""
+def one(sql: str, params=None):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def checks() -> dict:
+    """Checked in SQL once the server is stopped and the queue drained."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -165,37 +201,98 @@ def violations() -> dict:
                        COUNT(*) AS n
                 FROM billing_operation WHERE status = 'accepted' GROUP BY contract_id
             )
-            SELECT COUNT(*) FILTER (WHERE COALESCE(accepted.total, 0) > a.credit_limit),
-                   COUNT(*) FILTER (WHERE a.unbilled + a.invoiced_unpaid <> COALESCE(accepted.total, 0)),
-                   COUNT(*) FILTER (WHERE COALESCE(accepted.total, 0) > a.credit_limit
+            SELECT COUNT(*) FILTER (WHERE COALESCE(accepted.total, 0) > a.credit_limit
                                        OR a.unbilled + a.invoiced_unpaid <> COALESCE(accepted.total, 0)),
                    COALESCE(SUM(accepted.n), 0)
             FROM billing_contractaccount a LEFT JOIN accepted USING (contract_id)
             """
         )
-        over_limit, balance_mismatch, total, accepted = cursor.fetchone()
-        cursor.execute("SELECT COUNT(*) FROM billing_operation WHERE status = 'rejected'")
-        (rejected,) = cursor.fetchone()
-        cursor.execute("SELECT COUNT(*) FROM payments_paymentitem")
-        (payment_items,) = cursor.fetchone()
-        cursor.execute(
-            "SELECT COUNT(*) FROM billing_operation o WHERE status = 'accepted' AND type = 'purchase' "
-            "AND EXISTS (SELECT 1 FROM billing_operation d WHERE d.status = 'accepted' AND d.type = o.type "
-            "AND d.contract_id = o.contract_id AND d.external_ref = o.external_ref AND d.id <> o.id)"
-        )
-        (duplicates,) = cursor.fetchone()
+        violations, accepted = cursor.fetchone()
     return {
-        "violations": total,
-        "over_limit": over_limit,
-        "balance_mismatch": balance_mismatch,
+        "violations": violations,
         "accepted_rows": accepted,
-        "rejected_rows": rejected,
-        "payment_items": payment_items,
-        "duplicates": duplicates,
+        "rejected_rows": one("SELECT COUNT(*) FROM billing_operation WHERE status = 'rejected'"),
+        # Every decision has its event, under the operation's id.
+        "lost_events": one(
+            "SELECT COUNT(*) FROM billing_operation o WHERE NOT EXISTS (SELECT 1 FROM boissipay_outboxevent e "
+            "WHERE e.payload->'operation'->>'operation_id' = o.id::text)"
+        ),
+        "undispatched": one("SELECT COUNT(*) FROM boissipay_outboxevent WHERE dispatched_at IS NULL"),
+        "missing_in_invoicing": one(
+            "SELECT COUNT(*) FROM billing_operation o WHERE status = 'accepted' AND NOT EXISTS "
+            "(SELECT 1 FROM invoicing_billableoperation b WHERE b.operation_id = o.id)"
+        ),
+        "missing_in_payments": one(
+            "SELECT COUNT(*) FROM billing_operation o WHERE status = 'accepted' AND NOT EXISTS "
+            "(SELECT 1 FROM payments_paymentitem i WHERE i.operation_id = o.id)"
+        ),
+        "applied_twice": one(
+            "SELECT COUNT(*) FROM (SELECT operation_id FROM invoicing_billableoperation GROUP BY operation_id "
+            "HAVING COUNT(*) > 1) d"
+        ),
+        "batch_totals_off": one(
+            "SELECT COUNT(*) FROM invoicing_billingbatch b WHERE b.total_incl_tax <> "
+            "(SELECT COALESCE(SUM(amount), 0) FROM invoicing_billableoperation o WHERE o.batch_id = b.id)"
+        ),
     }
 
 
-# --- 2. the server -------------------------------------------------------------------------------
+# --- 2. the processes and their CPU --------------------------------------------------------------
+
+
+def postmaster() -> psutil.Process:
+    """This checkout's embedded PostgreSQL server (its data folder's postmaster.pid)."""
+    pid = int((settings.LOCAL_DIR / "pgdata" / "postmaster.pid").read_text().split()[0])
+    return psutil.Process(pid)
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU so far of this checkout's PostgreSQL processes working for the benchmark: the
+    backends connected to its database and the server's background processes (WAL
+    writer, checkpointer, ...); backends of other databases are left out."""
+    total = 0.0
+    for proc in postmaster().children():
+        try:
+            cmdline = " ".join(proc.cmdline())
+            is_backend = "[local]" in cmdline or "(" in cmdline
+            if is_backend and f" {DB_NAME} " not in cmdline:
+                continue
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def process_cpu_seconds(process: subprocess.Popen | None) -> float:
+    if process is None:
+        return 0.0
+    try:
+        parent = psutil.Process(process.pid)
+        return sum(p.cpu_times().user + p.cpu_times().system for p in [parent, *parent.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuWindow:
+    """CPU seconds spent by each of this checkout's processes between start() and stop()."""
+
+    def __init__(self, **sources):
+        self.sources = sources
+
+    def start(self) -> "CpuWindow":
+        self.before = {name: read() for name, read in self.sources.items()}
+        self.started = time.perf_counter()
+        return self
+
+    def stop(self) -> dict:
+        self.elapsed = time.perf_counter() - self.started
+        return {name: read() - self.before[name] for name, read in self.sources.items()}
 
 
 def free_port() -> int:
@@ -210,6 +307,8 @@ class Gunicorn:
         self.command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "config.wsgi",
+            "--chdir",
+            str(ROOT),
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
@@ -297,38 +396,50 @@ def purchase_body(contract_id: str, rng: random.Random) -> bytes:
     ).encode()
 
 
-class Client(threading.Thread):
-    """One client system: a keep-alive connection, one request at a time."""
+class Target:
+    """What the clients call: the real endpoint or the floor's bare view."""
 
-    def __init__(self, n: int, port: int, api_key: str, contract_ids: list[str], stop: threading.Event):
+    def __init__(self, name: str, path: str, api_key: str, api_key_id: str):
+        self.name, self.path = name, path
+        self.headers = {"Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
+        if path == FLOOR_PATH:
+            self.headers["X-Bench-Api-Key-Id"] = api_key_id
+
+    def send(self, conn: http.client.HTTPConnection, body: bytes) -> tuple[int, str]:
+        """POST one purchase; returns (status, reason code or error sample); -1 on a
+        broken connection (the caller reconnects)."""
+        headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        try:
+            conn.request("POST", self.path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            if response.will_close:
+                conn.close()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            return -1, type(exc).__name__
+        if response.status == 422:
+            return 422, json.loads(data).get("code", "")
+        if response.status != 201:
+            return response.status, data[:200].decode(errors="replace")
+        return 201, ""
+
+
+class Client(threading.Thread):
+    """One client system: a keep-alive connection, one request at a time (closed loop)."""
+
+    def __init__(self, n: int, port: int, target: Target, contract_ids: list[str], stop: threading.Event):
         super().__init__(daemon=True)
-        self.port, self.api_key, self.contract_ids, self.stop = port, api_key, contract_ids, stop
+        self.port, self.target, self.contract_ids, self.stop = port, target, contract_ids, stop
         self.rng = random.Random(n)
         self.results: list[tuple[float, float, int, str]] = []  # (started, finished, status, code)
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Authorization": f"Api-Key {self.api_key}", "Content-Type": "application/json"}
         while not self.stop.is_set():
             body = purchase_body(self.rng.choice(self.contract_ids), self.rng)
-            headers["Idempotency-Key"] = uuid.uuid4().hex
             started = time.perf_counter()
-            try:
-                conn.request("POST", PATH, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                status = response.status
-                if response.will_close:
-                    conn.close()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self.results.append((started, time.perf_counter(), -1, type(exc).__name__))
-                continue
-            code = ""
-            if status == 422:
-                code = json.loads(data).get("code", "")
-            elif status != 201:
-                code = data[:200].decode(errors="replace")
+            status, code = self.target.send(conn, body)
             self.results.append((started, time.perf_counter(), status, code))
         conn.close()
 
@@ -339,34 +450,10 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
 
 
-def drive(port: int, api_key: str, contract_ids: list[str], *, clients: int, seconds: float, warmup: float, server):
-    stop = threading.Event()
-    threads = [Client(n, port, api_key, contract_ids, stop) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    time.sleep(warmup)
-    window_start = time.perf_counter()
-    cpu_self = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_server = server.cpu_seconds()
-    cpu_postgres = postgres_cpu_seconds()
-    cpu_machine = psutil.cpu_times()
-    time.sleep(seconds)
-    window_end = time.perf_counter()
-    cpu_self_end = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_server_end = server.cpu_seconds()
-    cpu_postgres_end = postgres_cpu_seconds()
-    cpu_machine_end = psutil.cpu_times()
-    stop.set()
-    for thread in threads:
-        thread.join(60)
-    elapsed = window_end - window_start
-    results = [r for thread in threads for r in thread.results]
+def latency_figures(results, window_start: float, window_end: float) -> dict:
     window = [r for r in results if window_start <= r[1] < window_end]
     latencies = sorted((r[1] - r[0]) * 1000 for r in window)
-    machine = _busy(cpu_machine_end) - _busy(cpu_machine)
     return {
-        "elapsed": elapsed,
-        "all_201": sum(1 for r in results if r[2] == 201),
         "accepted": sum(1 for r in window if r[2] == 201),
         "rejected": sum(1 for r in window if r[2] == 422),
         "reasons": _count(r[3] for r in window if r[2] == 422),
@@ -376,29 +463,94 @@ def drive(port: int, api_key: str, contract_ids: list[str], *, clients: int, sec
         "p95": percentile(latencies, 0.95),
         "p99": percentile(latencies, 0.99),
         "max": latencies[-1] if latencies else float("nan"),
-        "mean": statistics.fmean(latencies) if latencies else float("nan"),
-        "client_cpu": (cpu_self_end.ru_utime + cpu_self_end.ru_stime - cpu_self.ru_utime - cpu_self.ru_stime) / elapsed,
-        "server_cpu": (cpu_server_end - cpu_server) / elapsed,
-        "postgres_cpu": (cpu_postgres_end - cpu_postgres) / elapsed,
-        "machine_cpu": machine / elapsed,
     }
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time so far of the PostgreSQL backends serving this database."""
-    total = 0.0
-    for proc in psutil.process_iter(["cmdline"]):
+def closed_loop(server, target: Target, contract_ids, *, clients: int, seconds: float, warmup: float) -> dict:
+    stop = threading.Event()
+    threads = [Client(n, server.port, target, contract_ids, stop) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(warmup)
+    cpu = CpuWindow(web=server.cpu_seconds, postgres=postgres_cpu_seconds, load=own_cpu_seconds).start()
+    time.sleep(seconds)
+    used = cpu.stop()
+    window_end = time.perf_counter()
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    results = [r for thread in threads for r in thread.results]
+    figures = latency_figures(results, cpu.started, window_end)
+    figures.update(elapsed=cpu.elapsed, cpu=used, answered_201=sum(1 for r in results if r[2] == 201))
+    return figures
+
+
+def open_loop(server, target: Target, contract_ids, *, rate: float, seconds: float, workers: int = 32) -> dict:
+    """`rate` purchases/s on a fixed schedule whatever the answers' speed; a request's
+    latency counts from when it was due (no coordinated omission)."""
+    jobs: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, int, str]] = []
+    rng = random.Random(7)
+
+    def work():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        while (job := jobs.get()) is not None:
+            due, body = job
+            status, code = target.send(conn, body)
+            results.append((due, time.perf_counter(), status, code))
+        conn.close()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    start = time.perf_counter() + 0.2
+    total = int(rate * seconds)
+    for k in range(total):
+        due = start + k / rate
+        body = purchase_body(rng.choice(contract_ids), rng)
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        jobs.put((due, body))
+    for _ in threads:
+        jobs.put(None)
+    for thread in threads:
+        thread.join(60)
+    return latency_figures(results, start, float("inf")) | {"sent": total}
+
+
+class SuspensionProbe(threading.Thread):
+    """Once a second: suspend a contract through contracts.services, then buy on it every
+    10 ms through the API until billing rejects the purchase (contract_not_active). The
+    delay is from the suspension's commit to that rejection's answer."""
+
+    def __init__(self, port: int, target: Target, contract_ids: list[str], stop: threading.Event):
+        super().__init__(daemon=True)
+        self.port, self.target, self.contract_ids, self.stop = port, target, contract_ids, stop
+        self.delays: list[float] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        rng = random.Random(11)
         try:
-            if f" {DB_NAME} " in " ".join(proc.info["cmdline"] or []):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        except psutil.Error:
-            pass
-    return total
-
-
-def _busy(times) -> float:
-    return times.user + times.nice + times.system + times.irq + times.softirq
+            for contract_id in self.contract_ids:
+                if self.stop.wait(1.0):
+                    break
+                contracts.suspend_contract(contract_id=contract_id, reason="benchmark: suspension probe")
+                committed = time.perf_counter()
+                while True:
+                    status, code = self.target.send(conn, purchase_body(contract_id, rng))
+                    if status == 422 and code == "contract_not_active":
+                        self.delays.append((time.perf_counter() - committed) * 1000)
+                        break
+                    if time.perf_counter() - committed > 30:
+                        self.failures.append(f"{contract_id}: still {status} {code} after 30 s")
+                        break
+                    time.sleep(0.01)
+        finally:
+            conn.close()
+            connection.close()
 
 
 def _count(values) -> dict:
@@ -408,7 +560,19 @@ def _count(values) -> dict:
     return counts
 
 
-# --- 4. the baseline -----------------------------------------------------------------------------
+def drain_events() -> dict:
+    """Feed invoicing and payments with every due event, here, alone: the CPU of this
+    process (the dispatcher's work) and of its PostgreSQL backend."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = psutil.Process(cursor.fetchone()[0])
+    pending = one("SELECT COUNT(*) FROM boissipay_outboxevent WHERE dispatched_at IS NULL")
+    backend_before = sum(backend.cpu_times()[:2])
+    started_cpu, started = time.process_time(), time.perf_counter()
+    stats = DISPATCHER().drain(timeout=600)
+    python_cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    postgres = sum(backend.cpu_times()[:2]) - backend_before
+    return {"events": pending, "batches": stats.batches, "wall": wall, "python": python_cpu, "postgres": postgres}
 
 
 def pgbench(clients: int, seconds: int) -> tuple[float, float]:
@@ -440,6 +604,59 @@ def pgbench(clients: int, seconds: int) -> tuple[float, float]:
 # --- the run -------------------------------------------------------------------------------------
 
 
+def serve(args, name: str) -> "Gunicorn":
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "BOISSIPAY_DB_NAME": DB_NAME,
+        "DEBUG": "0",
+        "BOISSIPAY_ALLOW_DEV_SECRET": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return Gunicorn(
+        workers=args.workers,
+        threads=args.threads,
+        worker_class=args.worker_class,
+        env=env,
+        log=settings.LOCAL_DIR / f"bench-operations-gunicorn-{name}.log",
+    ).start()
+
+
+def start_dispatcher() -> subprocess.Popen | None:
+    if DISPATCHER is None:
+        return None
+    env = {
+        **os.environ,
+        "BOISSIPAY_DB_NAME": DB_NAME,
+        "DEBUG": "0",
+        "BOISSIPAY_ALLOW_DEV_SECRET": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "dispatch_events"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=(settings.LOCAL_DIR / "bench-operations-dispatcher.log").open("w"),
+        text=True,
+    )
+    process.stdout.readline()  # "dispatching events ...": started, so its start-up is not counted
+    return process
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def per_op(seconds: float, count: int) -> float:
+    return seconds * 1000 / max(count, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
@@ -449,81 +666,158 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
     parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--feeds", default="inprocess", help=f"comma-separated, among {', '.join(FEEDS)}")
+    parser.add_argument("--rate", type=float, default=100, help="open loop: purchases/s")
+    parser.add_argument("--open-seconds", type=float, default=60, help="open loop: seconds (0: skip)")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--no-pgbench", action="store_true")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
     contract_ids = prepare_contracts(args.contracts)
-    _, api_key = issue_api_key(name=f"bench {uuid.uuid4().hex[:6]}", scopes=["operations:write", "operations:read"])
+    probe_ids = prepare_contracts(PROBES, prefix="PROBE")
+    key, api_key = issue_api_key(name=f"bench {uuid.uuid4().hex[:6]}", scopes=["operations:write", "operations:read"])
     connection.close()
     print(
         f"{args.contracts:,} contracts, {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up), "
         f"gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), {os.cpu_count()} cores",
         flush=True,
     )
-    for feed in args.feeds.split(","):
+    targets = {
+        "floor": Target("floor", FLOOR_PATH, api_key, str(key.pk)),
+        "service": Target("service", PATH, api_key, str(key.pk)),
+    }
+    closed: dict[str, dict] = {}
+    for name, target in targets.items():
         reset_balances()
         connection.close()
-        env = {
-            **os.environ,
-            "BOISSIPAY_DB_NAME": DB_NAME,
-            "DEBUG": "0",
-            "BOISSIPAY_ALLOW_DEV_SECRET": "1",
-            **FEEDS[feed],
-            "PYTHONUNBUFFERED": "1",
-        }
-        server = Gunicorn(
-            workers=args.workers,
-            threads=args.threads,
-            worker_class=args.worker_class,
-            env=env,
-            log=settings.LOCAL_DIR / f"bench-operations-gunicorn-{feed}.log",
-        )
+        server = serve(args, name)
         try:
-            server.start()
-            figures = drive(
-                server.port,
-                api_key,
-                contract_ids,
-                clients=args.clients,
-                seconds=args.seconds,
-                warmup=args.warmup,
-                server=server,
+            closed[name] = closed_loop(
+                server, target, contract_ids, clients=args.clients, seconds=args.seconds, warmup=args.warmup
             )
         finally:
             server.stop()
-        checks = violations()
+        if name == "service":
+            drained = drain_events() if DISPATCHER is not None else None
+            found = checks()
         connection.close()
-        described = " ".join(f"{k}={v}" for k, v in FEEDS[feed].items()) or "default configuration"
-        print(f"\nfeed {feed}: {described}")
-        elapsed = figures["elapsed"]
-        per_answer = elapsed * 1000 / max(figures["accepted"] + figures["rejected"], 1)
+
+    floor, service = closed["floor"], closed["service"]
+
+    def row(label: str, a: str, b: str, ratio: str = "") -> None:
+        print(f"  {label:<34}{a:>14}{b:>14}   {ratio}")
+
+    def cpu_ms(figures, part=None) -> float:
+        used = figures["cpu"]
+        seconds = sum(used.values()) if part is None else used[part]
+        return per_op(seconds, figures["accepted"])
+
+    print("\nclosed loop: the same clients on the floor (a bare Django view doing the same SQL) and the service")
+    row("", "floor", "service", "service / floor")
+    for label, key_ in (("accepted purchases/s", "accepted"), ("rejected purchases/s", "rejected")):
+        a, b = floor[key_] / floor["elapsed"], service[key_] / service["elapsed"]
+        row(label, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.0%} (target >= 65%)" if key_ == "accepted" else "")
+    for label, part in (
+        ("CPU ms per accepted: web", "web"),
+        ("  PostgreSQL", "postgres"),
+        ("  load generator", "load"),
+    ):
+        row(
+            label,
+            f"{cpu_ms(floor, part):.2f}",
+            f"{cpu_ms(service, part):.2f}",
+            f"{cpu_ms(service, part) / max(cpu_ms(floor, part), 1e-9):.2f}x",
+        )
+    ratio = cpu_ms(service) / cpu_ms(floor)
+    row("  all-in", f"{cpu_ms(floor):.2f}", f"{cpu_ms(service):.2f}", f"{ratio:.2f}x (target <= 1.5x)")
+    for p in ("p50", "p99"):
+        row(f"latency {p} (ms)", f"{floor[p]:.1f}", f"{service[p]:.1f}")
+    row("errors (not 201/422)", str(floor["errors"]), str(service["errors"]), str(service["error_samples"] or ""))
+    print(f"  rejections (service): {service['reasons']}")
+
+    print("\nafter the window (service): the queue drained, then checked in SQL")
+    if drained is not None:
+        feed = per_op(drained["python"] + drained["postgres"], drained["events"])
+        python, backend = per_op(drained["python"], drained["events"]), per_op(drained["postgres"], drained["events"])
         print(
-            f"  accepted purchases:  {figures['accepted'] / elapsed:,.0f}/s   (target >= 500/s)\n"
-            f"  rejected purchases:  {figures['rejected'] / elapsed:,.0f}/s   {figures['reasons']}\n"
-            f"  latency:             p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, "
-            f"p99 {figures['p99']:.1f} ms (target < 100 ms), max {figures['max']:.0f} ms\n"
-            f"  errors (not 201/422): {figures['errors']}  {figures['error_samples'] or ''}\n"
-            f"  limit violations:    {checks['violations']}  (over limit {checks['over_limit']}, "
-            f"outstanding != sum of accepted {checks['balance_mismatch']}; must be 0)\n"
-            f"  consistency:         {checks['accepted_rows']:,} accepted rows for {figures['all_201']:,} answers 201, "
-            f"{checks['duplicates']} duplicate bookings, {checks['payment_items']:,} payment items"
-            + (" (fed by Kafka: none expected here)" if feed != "inprocess" else "")
-            + "\n"
-            f"  CPU (cores busy):    gunicorn {figures['server_cpu']:.2f}, postgres backends "
-            f"{figures['postgres_cpu']:.2f}, load generator {figures['client_cpu']:.2f}, whole machine "
-            f"{figures['machine_cpu']:.2f} of {os.cpu_count()} (the rest: other processes on this machine)\n"
-            f"  CPU per answer:      gunicorn {figures['server_cpu'] * per_answer:.1f} ms, "
-            f"postgres backends {figures['postgres_cpu'] * per_answer:.1f} ms",
+            f"  feeding invoicing and payments: {drained['events']:,} events in {drained['batches']} batches, "
+            f"{drained['wall']:.1f} s; CPU {feed:.3f} ms per event (dispatcher {python:.3f} "
+            f"+ its PostgreSQL backend {backend:.3f}; target <= 0.5 ms)"
+        )
+        allin = cpu_ms(service) + feed * drained["events"] / max(service["answered_201"], 1)
+        print(
+            f"  all-in with the feeding: {allin:.2f} ms per accepted purchase, {allin / cpu_ms(floor):.2f}x the floor"
+        )
+    else:
+        print("  (this code feeds invoicing and payments inside the request: no dispatcher to drain)")
+    print(
+        f"  limit violations {found['violations']}, lost events {found['lost_events']}, "
+        f"undispatched {found['undispatched']}, missing in invoicing {found['missing_in_invoicing']}, "
+        f"missing in payments {found['missing_in_payments']}, applied twice {found['applied_twice']}, "
+        f"batch totals off {found['batch_totals_off']} (all must be 0); "
+        f"{found['accepted_rows']:,} accepted rows for {service['answered_201']:,} answers 201"
+    )
+
+    if args.open_seconds:
+        reset_balances()
+        reactivate_probes(probe_ids)
+        connection.close()
+        server = serve(args, "open-loop")
+        dispatcher = start_dispatcher()
+        stop = threading.Event()
+        probe = SuspensionProbe(server.port, targets["service"], probe_ids, stop)
+        try:
+            cpu = CpuWindow(
+                web=server.cpu_seconds,
+                postgres=postgres_cpu_seconds,
+                dispatcher=lambda: process_cpu_seconds(dispatcher),
+            ).start()
+            probe.start()
+            figures = open_loop(server, targets["service"], contract_ids, rate=args.rate, seconds=args.open_seconds)
+            used = cpu.stop()
+            stop.set()
+            probe.join(60)
+            if DISPATCHER is not None:
+                DISPATCHER().drain(timeout=120)
+        finally:
+            server.stop()
+            stop_process(dispatcher)
+        found = checks()
+        connection.close()
+        delays = sorted(probe.delays)
+        answered = figures["accepted"] + figures["rejected"]
+        print(
+            f"\nopen loop: {args.rate:.0f} purchases/s for {args.open_seconds:.0f} s on the service, dispatcher running"
+        )
+        print(
+            f"  latency from the scheduled time: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, "
+            f"p99 {figures['p99']:.1f} ms (target < 50 ms), max {figures['max']:.0f} ms; "
+            f"{answered:,} answered of {figures['sent']:,}, errors {figures['errors']}"
+        )
+        print(
+            f"  CPU ms per answer: web {per_op(used['web'], answered):.2f}, "
+            f"PostgreSQL {per_op(used['postgres'], answered):.2f}, "
+            f"dispatcher {per_op(used['dispatcher'], answered):.2f}"
+        )
+        worst = delays[-1] if delays else float("nan")
+        print(
+            f"  suspend_contract committed -> first rejected purchase: {len(delays)} suspensions, "
+            f"p50 {percentile(delays, 0.5):.0f} ms, p99 {percentile(delays, 0.99):.0f} ms, max {worst:.0f} ms "
+            f"(target p99 < 1,000 ms)" + "".join(f"; {failure}" for failure in probe.failures)
+        )
+        print(
+            f"  limit violations {found['violations']}, lost events {found['lost_events']}, "
+            f"missing in invoicing {found['missing_in_invoicing']}, "
+            f"missing in payments {found['missing_in_payments']}, "
+            f"applied twice {found['applied_twice']} (all must be 0)",
             flush=True,
         )
+
     if not args.no_pgbench:
         tps, latency = pgbench(args.clients, args.pgbench_seconds)
         print(
             f"\npgbench tpcb-like:     {tps:,.0f} TPS, latency {latency:.1f} ms average "
-            f"({args.clients} clients, scale 10, {args.pgbench_seconds} s, same server): baseline",
+            f"({args.clients} clients, scale 10, {args.pgbench_seconds} s, same server): baseline of the server",
             flush=True,
         )
 

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import sql
 from billing.errors import BillingErrorCode, ReasonCode
 from billing.events import OperationRejected, PurchaseAccepted, RefundAccepted
 from billing.models import (
@@ -105,7 +106,7 @@ def price(orders: tuple[Order, ...]) -> Pricing:
 
 
 def purchase_refusal(
-    account: ContractAccount | None, request: OperationRequest, amount: int, today: dt.date
+    account: ContractAccount | sql.LockedAccount | None, request: OperationRequest, amount: int, today: dt.date
 ) -> tuple[ReasonCode, str] | None:
     """Why this purchase must be rejected, or None when it is accepted (SPEC "billing")."""
     if account is None:
@@ -134,7 +135,10 @@ def purchase_refusal(
 
 
 def refund_refusal(
-    account: ContractAccount | None, purchase: Operation | None, request: OperationRequest, amount: int
+    account: ContractAccount | sql.LockedAccount | None,
+    purchase: Operation | None,
+    request: OperationRequest,
+    amount: int,
 ) -> tuple[ReasonCode, str] | None:
     """Why this refund must be rejected, or None. A refund needs neither an active
     contract nor a valid mandate: money owed back is owed whatever the contract's state."""
@@ -161,14 +165,18 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
     `customer_scope` restricts the decision to that customer's contracts: another
     customer's contract is treated as unknown, and the attempt is kept out of every
     contract's history (see `_refuse_out_of_scope`). Raises DomainError 409
-    `duplicate_external_ref` when the same booking was already accepted on the contract."""
+    `duplicate_external_ref` when the same booking was already accepted on the contract.
+
+    One transaction (no savepoint of its own when the caller has opened one, as the API
+    does for the Idempotency-Key: an error rolls the caller's back as well). Its
+    statements are plain SQL (billing.sql): this is the path client systems wait on."""
     if request.type == OperationType.PURCHASE and request.refund_of is not None:
         raise DomainError("validation_error", "Only a refund names a purchase (refund_of).", status_code=400)
     if not request.orders or not all(order.items for order in request.orders):
         raise DomainError("validation_error", "An operation has at least one order with items.", status_code=400)
     pricing = price(request.orders)
-    with transaction.atomic():
-        account = ContractAccount.objects.select_for_update(of=("self",)).filter(pk=request.contract_id).first()
+    with transaction.atomic(savepoint=False):
+        account = sql.lock_account(request.contract_id)
         if account is not None and customer_scope is not None and str(account.customer_id) != str(customer_scope):
             account = None
         if account is None and customer_scope is not None:
@@ -195,7 +203,7 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
         if refusal is not None:
             operation.status = OperationStatus.REJECTED
             operation.reason_code, operation.reason_detail = refusal[0], refusal[1][:500]
-            operation.save(force_insert=True)
+            sql.insert_operation(operation)
             outbox.record(OperationRejected(contract_id=request.contract_id, operation=operation_state(operation)))
             return operation
         return _accept(operation, account, purchase)
@@ -222,17 +230,12 @@ def _refuse_out_of_scope(request: OperationRequest, pricing: Pricing, customer_s
     return operation
 
 
-def _refuse_a_booking_already_accepted(request: OperationRequest, account: ContractAccount) -> None:
+def _refuse_a_booking_already_accepted(request: OperationRequest, account: sql.LockedAccount) -> None:
     """A booking already accepted on the contract is a duplicate (409), whatever a rule
     would say of it now: resending it must not store a rejection (at its limit, say).
     Checked only on the way to a rejection: on the way to acceptance the unique index
     says it, at no cost."""
-    if Operation.objects.filter(
-        contract_id=account.contract_id,
-        type=request.type,
-        external_ref=request.external_ref,
-        status=OperationStatus.ACCEPTED,
-    ).exists():
+    if sql.already_accepted(account.contract_id, request.type, request.external_ref):
         raise _duplicate(request.type, request.external_ref)
 
 
@@ -264,7 +267,7 @@ def _new_operation(request, pricing, account, customer_scope) -> Operation:
     )
 
 
-def _accept(operation: Operation, account: ContractAccount, purchase: Operation | None) -> Operation:
+def _accept(operation: Operation, account: sql.LockedAccount, purchase: Operation | None) -> Operation:
     operation.status = OperationStatus.ACCEPTED
     operation.settlement = Settlement.UNBILLED
     account.unbilled += operation.signed_amount
@@ -273,10 +276,10 @@ def _accept(operation: Operation, account: ContractAccount, purchase: Operation 
     # operation with the same external_ref (no query beforehand, no savepoint: the
     # DomainError leaves submit_operation's transaction, which rolls the decision back).
     try:
-        operation.save(force_insert=True)
+        sql.insert_operation(operation)
     except IntegrityError as exc:
         raise _duplicate(operation.type, operation.external_ref) from exc
-    account.save(update_fields=["unbilled", "updated_at"])
+    sql.add_to_unbilled(account.contract_id, operation.signed_amount)
     if purchase is not None:
         purchase.refunded_amount += operation.amount
         purchase.save(update_fields=["refunded_amount"])
@@ -313,7 +316,7 @@ def operation_state(operation: Operation) -> dict:
     }
 
 
-def balance_state(account: ContractAccount) -> dict:
+def balance_state(account: ContractAccount | sql.LockedAccount) -> dict:
     return {
         "credit_limit": account.credit_limit,
         "outstanding": account.outstanding,

@@ -104,6 +104,9 @@ AXES_LOCKOUT_CALLABLE = "boissipay.security.admin_login_locked_out"  # 429 with 
 # Bad API keys from one address within the window lock it out (429, Retry-After) until
 # the window ends. Counted in the cache: per process unless CACHES names a shared one.
 API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20)
+# Each web process keeps the API keys it has seen for this long: a revoked key (or a
+# changed scope) takes effect in every process within it (boissipay.api.auth.ApiKeyCache).
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 30)
 API_KEY_FAILURE_WINDOW_SECONDS = env_int("API_KEY_FAILURE_WINDOW_SECONDS", 300)
 
 # --- Database: PostgreSQL only (row locks and constraints must be the real ones) -----

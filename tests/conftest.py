@@ -31,7 +31,10 @@ def _fresh_cache():
     """Each test starts with no counted failures (bad API keys per address, ...)."""
     from django.core.cache import cache
 
+    from boissipay.api.auth import api_keys
+
     cache.clear()
+    api_keys.clear()
     yield
 
 

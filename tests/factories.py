@@ -144,15 +144,21 @@ def operation_request(contract_id, *items, type="purchase", **overrides):
 
 def purchase(contract_id, amount: int = 10_000, **overrides):
     """Submit a purchase of `amount` (no VAT, so the amount is exact) through the service."""
+    from django.db import transaction
+
     from billing.services import submit_operation
 
-    with delivered():
+    # A savepoint of the test's own: the service has none (inside the API's transaction
+    # its error rolls everything back), and a test goes on after a refused purchase.
+    with delivered(), transaction.atomic():
         return submit_operation(request=operation_request(contract_id, item(amount), **overrides))
 
 
 def refund(contract_id, purchase_id, amount: int, **overrides):
+    from django.db import transaction
+
     from billing.services import submit_operation
 
     request = operation_request(contract_id, item(amount), type="refund", refund_of=purchase_id, **overrides)
-    with delivered():
+    with delivered(), transaction.atomic():
         return submit_operation(request=request)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -50,6 +52,40 @@ class Client:
         return self.customer_id is None or str(customer_id) == self.customer_id
 
 
+class ApiKeyCache:
+    """The API keys this process has recently seen, for API_KEY_CACHE_SECONDS (30 s by
+    default): looking a key up on every request cost as much as deciding a purchase.
+
+    Each web process keeps its own (nothing shared to go stale elsewhere), so a key
+    revoked or changed in the database is refused by every process within that time; a
+    key found neither here nor in the database is never kept (failures are counted and
+    throttled instead, see boissipay.security). Bounded: emptied when it holds
+    MAX_ENTRIES keys."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Client, ApiKey]] = {}
+
+    def get(self, key_digest: str) -> tuple[Client, ApiKey] | None:
+        entry = self._entries.get(key_digest)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1], entry[2]
+
+    def put(self, key_digest: str, client: Client, key: ApiKey) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key_digest] = (self.clock() + settings.API_KEY_CACHE_SECONDS, client, key)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+api_keys = ApiKeyCache()
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = get_authorization_header(request).split()
@@ -64,8 +100,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         except UnicodeError:
             count_failed_api_key(request)
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        key_digest = digest(raw_key)
+        cached = api_keys.get(key_digest)
+        if cached is not None:
+            return cached
         key = (
-            ApiKey.objects.filter(digest=digest(raw_key), revoked_at__isnull=True)
+            ApiKey.objects.filter(digest=key_digest, revoked_at__isnull=True)
             .only("id", "name", "scopes", "customer_id")
             .first()
         )
@@ -78,6 +118,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             scopes=frozenset(key.scopes),
             customer_id=str(key.customer_id) if key.customer_id else None,
         )
+        api_keys.put(key_digest, client, key)
         return client, key
 
     def authenticate_header(self, request) -> str:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from rest_framework.response import Response
 
@@ -52,9 +53,7 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
         record_id = _claim(api_key.pk, key, request.method, request.path[:500], digest)
         if record_id is not None:
             response = perform()
-            IdempotencyRecord.objects.filter(pk=record_id).update(
-                response_status=response.status_code, response_body=response.data
-            )
+            _keep_answer(record_id, response)
             return response
     return _replay(api_key, key, digest)
 
@@ -71,6 +70,17 @@ def _claim(api_key_id, key: str, method: str, path: str, digest: str) -> int | N
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _keep_answer(record_id: int, response: Response) -> None:
+    """Store the answer a retry with the same key gets back (plain SQL: this runs on
+    every client write)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {IdempotencyRecord._meta.db_table} SET response_status = %s, response_body = %s::jsonb "
+            "WHERE id = %s",
+            [response.status_code, json.dumps(response.data, cls=DjangoJSONEncoder), record_id],
+        )
 
 
 def _replay(api_key, key: str, digest: str) -> Response:

@@ -319,3 +319,41 @@ def test_a_suspended_contract_rejects_purchases_through_the_api(api, contract):
     response = submit(api, purchase_body(contract))
     assert (response.status_code, response.json()["code"]) == (422, "contract_not_active")
     assert json.loads(response.content)["operation"]["status"] == "rejected"
+
+
+def test_the_answer_to_a_purchase_is_what_the_operation_serializer_gives(db):
+    from decimal import Decimal
+
+    from billing.api.serializers import OperationSerializer, operation_body
+    from billing.services import submit_operation
+
+    contract = factories.billed_contract(credit_limit=50_000)
+    with delivered():
+        contracts.register_subscriber(contract_id=contract.pk, external_ref="EMP-9", display_name="Ana")
+    mixed = (
+        factories.item(4_500, quantity=2, vat_rate="10", label="Paris → Lyon"),
+        factories.item(1_234, vat_rate="5.5", label="Navette"),
+    )
+    decided = [
+        submit_operation(request=factories.operation_request(contract.pk, *mixed, subscriber_ref="EMP-9")),
+        submit_operation(
+            request=factories.operation_request(contract.pk, factories.item(99_999), subscriber_ref="EMP-9")
+        ),
+        submit_operation(request=factories.operation_request(uuid.uuid4())),
+    ]
+    accepted = decided[0]
+    decided.append(
+        submit_operation(
+            request=factories.operation_request(
+                contract.pk, factories.item(1_000), type="refund", refund_of=accepted.pk, subscriber_ref="EMP-9"
+            )
+        )
+    )
+    assert [operation.status for operation in decided] == ["accepted", "rejected", "rejected", "accepted"]
+    for operation in decided:
+        # As answered (the instance the service built) and as read back from the database.
+        assert operation_body(operation) == OperationSerializer(operation).data
+        stored = Operation.objects.get(pk=operation.pk)
+        assert operation_body(stored) == OperationSerializer(stored).data
+    rates = {Decimal(line["rate"]) for line in operation_body(accepted)["vat_breakdown"]}
+    assert rates == {Decimal(10), Decimal("5.5")}

@@ -61,7 +61,7 @@ def worker(transactional_db, monkeypatch):
 def test_a_real_worker_runs_the_monthly_billing_task_and_the_invoices_are_issued_and_sent(worker):
     # Given purchases in the month before today (the month Beat's job invoices).
     month = services.previous_period()
-    contract = factories.contract()
+    contract = factories.billed_contract()
     buy(contract, month + dt.timedelta(days=9))
     buy(contract, month + dt.timedelta(days=19))
 

@@ -1,0 +1,141 @@
+"""The SQL of deciding an operation, in one place: plain statements through Django's
+connection, because on this path (the booking counter waits on it) building them with
+the ORM cost more than running them. `billing.services` says what they mean."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.db import connection
+
+from billing.models import ContractAccount, Operation
+
+_ACCOUNT_COLUMNS = (
+    "contract_id",
+    "reference",
+    "customer_id",
+    "currency",
+    "credit_limit",
+    "starts_on",
+    "ends_on",
+    "status",
+    "mandate_status",
+    "mandate_expires_on",
+    "subscriber_refs",
+    "unbilled",
+    "invoiced_unpaid",
+)
+
+LOCK_ACCOUNT = f"""
+SELECT {", ".join(_ACCOUNT_COLUMNS)}
+FROM {ContractAccount._meta.db_table}
+WHERE contract_id = %s
+FOR UPDATE
+"""
+
+_OPERATION_COLUMNS = (
+    "id",
+    "contract_id",
+    "customer_id",
+    "contract_reference",
+    "type",
+    "status",
+    "reason_code",
+    "reason_detail",
+    "external_ref",
+    "subscriber_ref",
+    "refund_of",
+    "purchase_order",
+    "cost_centre",
+    "currency",
+    "amount_excl_tax",
+    "vat_amount",
+    "amount",
+    "vat_breakdown",
+    "orders",
+    "refunded_amount",
+    "balance_after",
+    "settlement",
+    "invoice_id",
+    "decided_at",
+)
+_JSON_COLUMNS = {"vat_breakdown", "orders"}
+
+INSERT_OPERATION = f"""
+INSERT INTO {Operation._meta.db_table} ({", ".join(_OPERATION_COLUMNS)})
+VALUES ({", ".join("%s::jsonb" if column in _JSON_COLUMNS else "%s" for column in _OPERATION_COLUMNS)})
+"""
+
+ADD_TO_UNBILLED = f"""
+UPDATE {ContractAccount._meta.db_table} SET unbilled = unbilled + %s, updated_at = now() WHERE contract_id = %s
+"""
+
+ALREADY_ACCEPTED = f"""
+SELECT EXISTS (
+    SELECT 1 FROM {Operation._meta.db_table}
+    WHERE contract_id = %s AND type = %s AND external_ref = %s AND status = 'accepted'
+)
+"""
+
+
+@dataclass(slots=True)
+class LockedAccount:
+    """A contract's account row, locked until the deciding transaction ends: what the
+    acceptance rules read (the same attributes as ContractAccount)."""
+
+    contract_id: object
+    reference: str
+    customer_id: object
+    currency: str
+    credit_limit: int
+    starts_on: object
+    ends_on: object
+    status: str
+    mandate_status: str
+    mandate_expires_on: object
+    subscriber_refs: list
+    unbilled: int
+    invoiced_unpaid: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.unbilled + self.invoiced_unpaid
+
+    @property
+    def available(self) -> int:
+        return max(0, self.credit_limit - self.outstanding)
+
+
+def lock_account(contract_id) -> LockedAccount | None:
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_ACCOUNT, [contract_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account = LockedAccount(*row)
+    if isinstance(account.subscriber_refs, str):
+        account.subscriber_refs = json.loads(account.subscriber_refs)
+    return account
+
+
+def insert_operation(operation: Operation) -> None:
+    """INSERT the operation's row; an accepted booking already on the contract raises
+    IntegrityError (the partial unique index on external_ref)."""
+    values = [
+        json.dumps(getattr(operation, column)) if column in _JSON_COLUMNS else getattr(operation, column)
+        for column in _OPERATION_COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_OPERATION, values)
+
+
+def add_to_unbilled(contract_id, amount: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(ADD_TO_UNBILLED, [amount, contract_id])
+
+
+def already_accepted(contract_id, type_: str, external_ref: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(ALREADY_ACCEPTED, [contract_id, type_, external_ref])
+        return cursor.fetchone()[0]
