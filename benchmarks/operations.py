@@ -302,29 +302,27 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, *, workers: int, threads: int, worker_class: str, env: dict, log: Path):
+    """The project's gunicorn with its production settings (gunicorn.conf.py), on a free port."""
+
+    def __init__(self, *, workers: int | None, threads: int | None, env: dict, log: Path):
         self.port = free_port()
         self.command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "config.wsgi",
             "--chdir",
             str(ROOT),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            worker_class,
-            "--threads",
-            str(threads),
-            "--keep-alive",
-            "30",
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
         ]
-        self.env = env
+        self.env = {
+            **env,
+            "GUNICORN_KEEPALIVE": "30",  # the clients keep their connection between requests
+            "GUNICORN_LOG_LEVEL": "warning",
+            **({"WEB_CONCURRENCY": str(workers)} if workers else {}),
+            **({"GUNICORN_THREADS": str(threads)} if threads else {}),
+        }
         self.log = log
         self.process: subprocess.Popen | None = None
 
@@ -361,6 +359,14 @@ class Gunicorn:
         except psutil.Error:
             pass
         return total
+
+    def worker_cpu_seconds(self) -> list[float]:
+        """CPU time of each worker so far (how evenly the connections are spread)."""
+        try:
+            workers = psutil.Process(self.process.pid).children()
+            return sorted((sum(w.cpu_times()[:2]) for w in workers), reverse=True)
+        except psutil.Error:
+            return []
 
     def stop(self) -> None:
         if self.process is None:
@@ -426,21 +432,32 @@ class Target:
 
 
 class Client(threading.Thread):
-    """One client system: a keep-alive connection, one request at a time (closed loop)."""
+    """One client system: a keep-alive connection, one request at a time (closed loop).
+    It opens a new connection every `per_connection` requests, as HTTP clients and
+    proxies do (nginx's keepalive_requests): gunicorn's workers share one listening
+    socket, and connections held for ever would stay wherever they first landed, one
+    worker taking most of them by chance, run after run."""
 
-    def __init__(self, n: int, port: int, target: Target, contract_ids: list[str], stop: threading.Event):
+    def __init__(
+        self, n: int, port: int, target: Target, contract_ids: list[str], stop: threading.Event, per_connection: int
+    ):
         super().__init__(daemon=True)
         self.port, self.target, self.contract_ids, self.stop = port, target, contract_ids, stop
+        self.per_connection = per_connection
         self.rng = random.Random(n)
         self.results: list[tuple[float, float, int, str]] = []  # (started, finished, status, code)
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        sent = 0
         while not self.stop.is_set():
             body = purchase_body(self.rng.choice(self.contract_ids), self.rng)
             started = time.perf_counter()
             status, code = self.target.send(conn, body)
             self.results.append((started, time.perf_counter(), status, code))
+            sent += 1
+            if sent % self.per_connection == 0:
+                conn.close()  # the next request connects again
         conn.close()
 
 
@@ -466,22 +483,33 @@ def latency_figures(results, window_start: float, window_end: float) -> dict:
     }
 
 
-def closed_loop(server, target: Target, contract_ids, *, clients: int, seconds: float, warmup: float) -> dict:
+def closed_loop(
+    server, target: Target, contract_ids, *, clients: int, seconds: float, warmup: float, per_connection: int
+) -> dict:
     stop = threading.Event()
-    threads = [Client(n, server.port, target, contract_ids, stop) for n in range(clients)]
+    threads = [Client(n, server.port, target, contract_ids, stop, per_connection) for n in range(clients)]
     for thread in threads:
         thread.start()
     time.sleep(warmup)
     cpu = CpuWindow(web=server.cpu_seconds, postgres=postgres_cpu_seconds, load=own_cpu_seconds).start()
+    workers_before, machine_before = server.worker_cpu_seconds(), _busy(psutil.cpu_times())
     time.sleep(seconds)
     used = cpu.stop()
+    workers = [after - before for after, before in zip(server.worker_cpu_seconds(), workers_before, strict=False)]
+    machine = _busy(psutil.cpu_times()) - machine_before
     window_end = time.perf_counter()
     stop.set()
     for thread in threads:
         thread.join(60)
     results = [r for thread in threads for r in thread.results]
     figures = latency_figures(results, cpu.started, window_end)
-    figures.update(elapsed=cpu.elapsed, cpu=used, answered_201=sum(1 for r in results if r[2] == 201))
+    figures.update(
+        elapsed=cpu.elapsed,
+        cpu=used,
+        answered_201=sum(1 for r in results if r[2] == 201),
+        workers_busy=[w / cpu.elapsed for w in workers],
+        machine_busy=machine / cpu.elapsed,
+    )
     return figures
 
 
@@ -553,6 +581,10 @@ class SuspensionProbe(threading.Thread):
             connection.close()
 
 
+def _busy(times) -> float:
+    return times.user + times.nice + times.system + times.irq + times.softirq
+
+
 def _count(values) -> dict:
     counts: dict = {}
     for value in values:
@@ -616,7 +648,6 @@ def serve(args, name: str) -> "Gunicorn":
     return Gunicorn(
         workers=args.workers,
         threads=args.threads,
-        worker_class=args.worker_class,
         env=env,
         log=settings.LOCAL_DIR / f"bench-operations-gunicorn-{name}.log",
     ).start()
@@ -663,9 +694,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before the measured window")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--contracts", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
-    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--order", default="floor,service", help="which closed loops to run, in this order")
+    parser.add_argument("--requests-per-connection", type=int, default=100, help="a client reconnects after these")
+    parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: gunicorn.conf.py's)")
     parser.add_argument("--rate", type=float, default=100, help="open loop: purchases/s")
     parser.add_argument("--open-seconds", type=float, default=60, help="open loop: seconds (0: skip)")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
@@ -679,7 +711,8 @@ def main() -> None:
     connection.close()
     print(
         f"{args.contracts:,} contracts, {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up), "
-        f"gunicorn {args.workers} x {args.worker_class} ({args.threads} threads), {os.cpu_count()} cores",
+        f"gunicorn.conf.py (workers {args.workers or 'default'}, threads {args.threads or 'default'}), "
+        f"{os.cpu_count()} cores",
         flush=True,
     )
     targets = {
@@ -687,13 +720,20 @@ def main() -> None:
         "service": Target("service", PATH, api_key, str(key.pk)),
     }
     closed: dict[str, dict] = {}
-    for name, target in targets.items():
+    for name in args.order.split(","):
+        target = targets[name]
         reset_balances()
         connection.close()
         server = serve(args, name)
         try:
             closed[name] = closed_loop(
-                server, target, contract_ids, clients=args.clients, seconds=args.seconds, warmup=args.warmup
+                server,
+                target,
+                contract_ids,
+                clients=args.clients,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                per_connection=args.requests_per_connection,
             )
         finally:
             server.stop()
@@ -733,6 +773,17 @@ def main() -> None:
     for p in ("p50", "p99"):
         row(f"latency {p} (ms)", f"{floor[p]:.1f}", f"{service[p]:.1f}")
     row("errors (not 201/422)", str(floor["errors"]), str(service["errors"]), str(service["error_samples"] or ""))
+    row(
+        "cores busy: whole machine",
+        f"{floor['machine_busy']:.2f}",
+        f"{service['machine_busy']:.2f}",
+        f"of {os.cpu_count()}",
+    )
+    row(
+        "  each gunicorn worker",
+        " ".join(f"{w:.2f}" for w in floor["workers_busy"]),
+        " ".join(f"{w:.2f}" for w in service["workers_busy"]),
+    )
     print(f"  rejections (service): {service['reasons']}")
 
     print("\nafter the window (service): the queue drained, then checked in SQL")

@@ -1,15 +1,15 @@
-"""The SQL of deciding an operation, in one place: plain statements through Django's
-connection, because on this path (the booking counter waits on it) building them with
-the ORM cost more than running them. `billing.services` says what they mean."""
+"""The SQL of deciding an operation, in one place: plain statements, prepared, through
+Django's connection (boissipay.db), because on this path (the booking counter waits on
+it) building them with the ORM cost more than running them. `billing.services` says
+what they mean."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from django.db import connection
-
 from billing.models import ContractAccount, Operation
+from boissipay import db
 
 _ACCOUNT_COLUMNS = (
     "contract_id",
@@ -108,9 +108,7 @@ class LockedAccount:
 
 
 def lock_account(contract_id) -> LockedAccount | None:
-    with connection.cursor() as cursor:
-        cursor.execute(LOCK_ACCOUNT, [contract_id])
-        row = cursor.fetchone()
+    row = db.fetch_one(LOCK_ACCOUNT, [contract_id])
     if row is None:
         return None
     account = LockedAccount(*row)
@@ -126,16 +124,12 @@ def insert_operation(operation: Operation) -> None:
         json.dumps(getattr(operation, column)) if column in _JSON_COLUMNS else getattr(operation, column)
         for column in _OPERATION_COLUMNS
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_OPERATION, values)
+    db.execute(INSERT_OPERATION, values)
 
 
 def add_to_unbilled(contract_id, amount: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(ADD_TO_UNBILLED, [amount, contract_id])
+    db.execute(ADD_TO_UNBILLED, [amount, contract_id])
 
 
 def already_accepted(contract_id, type_: str, external_ref: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(ALREADY_ACCEPTED, [contract_id, type_, external_ref])
-        return cursor.fetchone()[0]
+    return db.fetch_one(ALREADY_ACCEPTED, [contract_id, type_, external_ref])[0]

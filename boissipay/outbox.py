@@ -16,7 +16,8 @@ from boissipay.models import OutboxEvent
 _RECORD = f"""
 INSERT INTO {OutboxEvent._meta.db_table} (id, topic, aggregate_type, aggregate_id, event_type, schema_version,
     payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts)
-VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s::jsonb, now(), 0, '', CASE WHEN %s THEN NULL ELSE now() END, 0)
+VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s::jsonb, now(), 0, '',
+        CASE WHEN %s::boolean THEN NULL ELSE now() END, 0)
 RETURNING position
 """
 
@@ -26,24 +27,23 @@ def record(event: DomainEvent) -> int:
 
     Raises `TransactionManagementError` when called outside `transaction.atomic()`:
     an event written apart from its change could be lost or be a lie."""
-    connection = _require_transaction("record")
-    from boissipay import bus
+    _require_transaction("record")
+    from boissipay import bus, db
 
     local = bool(bus.inprocess_handlers(event.event_type))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD,
-            [
-                topic_for(event.context),
-                event.aggregate_type,
-                event.aggregate_id,
-                event.event_type,
-                event.version,
-                json.dumps(event.payload()),
-                local,
-            ],
-        )
-        return cursor.fetchone()[0]
+    row = db.fetch_one(
+        _RECORD,
+        [
+            topic_for(event.context),
+            event.aggregate_type,
+            event.aggregate_id,
+            event.event_type,
+            event.version,
+            json.dumps(event.payload()),
+            local,
+        ],
+    )
+    return row[0]
 
 
 def record_query(event_class: type[DomainEvent], query: str, params: dict) -> list[int]:

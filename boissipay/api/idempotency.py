@@ -12,9 +12,10 @@ import json
 from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from rest_framework.response import Response
 
+from boissipay import db
 from boissipay.errors import DomainError
 from boissipay.models import IdempotencyRecord
 
@@ -60,27 +61,25 @@ def idempotent(request, perform: Callable[[], Response], *, required: bool = Fal
 
 def _claim(api_key_id, key: str, method: str, path: str, digest: str) -> int | None:
     """Insert the (API key, Idempotency-Key) record; None when the key is already taken."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {IdempotencyRecord._meta.db_table} "
-            "(api_key_id, key, method, path, request_digest, response_status, response_body, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, now()) "
-            "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id",
-            [api_key_id, key, method, path, digest],
-        )
-        row = cursor.fetchone()
+    row = db.fetch_one(_CLAIM, [api_key_id, key, method, path, digest])
     return row[0] if row else None
+
+
+_CLAIM = (
+    f"INSERT INTO {IdempotencyRecord._meta.db_table} "
+    "(api_key_id, key, method, path, request_digest, response_status, response_body, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, now()) "
+    "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
+)
+_KEEP_ANSWER = (
+    f"UPDATE {IdempotencyRecord._meta.db_table} SET response_status = %s, response_body = %s::jsonb WHERE id = %s"
+)
 
 
 def _keep_answer(record_id: int, response: Response) -> None:
     """Store the answer a retry with the same key gets back (plain SQL: this runs on
     every client write)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {IdempotencyRecord._meta.db_table} SET response_status = %s, response_body = %s::jsonb "
-            "WHERE id = %s",
-            [response.status_code, json.dumps(response.data, cls=DjangoJSONEncoder), record_id],
-        )
+    db.execute(_KEEP_ANSWER, [response.status_code, json.dumps(response.data, cls=DjangoJSONEncoder), record_id])
 
 
 def _replay(api_key, key: str, digest: str) -> Response:

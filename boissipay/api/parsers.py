@@ -21,6 +21,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def nesting_depth_exceeds(text: str, limit: int) -> bool:
     """Whether the JSON `text` opens more than `limit` arrays/objects inside each other
     (brackets inside strings do not count). Linear, no recursion."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # cannot be deeper than it has brackets (the usual body: no walk)
     depth = 0
     in_string = escaped = False
     for char in text:
@@ -71,7 +73,10 @@ def loads_checked(raw: bytes | str):
         data = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"JSON parse error - {exc}") from None
-    refused = control_character_paths(data)
+    # A strict json.loads refuses raw control characters in strings: the refused ones can
+    # only have come in escaped (\u0000, \b, ...), or as a raw DEL. The usual body has
+    # neither a backslash nor a DEL, and is not walked.
+    refused = control_character_paths(data) if "\\" in text or "\x7f" in text else []
     if refused:
         raise ValidationError(
             {path or "body": ["Control characters (other than tab and new line) are not accepted."] for path in refused}

@@ -4,6 +4,9 @@ import json
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from boissipay.api.auth import SCOPES
 from tests import factories
@@ -92,6 +95,32 @@ def test_nesting_within_the_limit_is_parsed():
 
     assert loads_checked("[" * 32 + "]" * 32) is not None
     assert loads_checked('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}') == {"a": "[" * 40}
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=12,
+    ),
+    st.booleans(),
+)
+def test_the_parser_refuses_exactly_the_bodies_holding_a_control_character(data, ascii_only):
+    """Its shortcuts (no walk without a backslash or a DEL, no depth scan with few
+    brackets) change nothing: same answer as walking every text and key."""
+    from rest_framework.exceptions import ValidationError
+
+    from boissipay.api.parsers import control_character_paths, loads_checked
+
+    text = json.dumps(data, ensure_ascii=ascii_only)
+    refused = control_character_paths(json.loads(text))
+    try:
+        loads_checked(text)
+    except ValidationError:
+        assert refused
+    else:
+        assert not refused
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x1b", "\x07", "\x7f", "\x0b"])
