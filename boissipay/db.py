@@ -11,26 +11,33 @@ CaptureQueriesContext)."""
 from __future__ import annotations
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def fetch_one(sql: str, params) -> tuple | None:
     """Run `sql` (%s placeholders) prepared; its first row, or None."""
-    cursor = _cursor()
-    with connection.wrap_database_errors:
+    wrapper, cursor = _cursor()
+    with wrapper.wrap_database_errors:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone() if cursor.description else None
 
 
 def execute(sql: str, params) -> int:
     """Run `sql` prepared; the number of rows it changed."""
-    cursor = _cursor()
-    with connection.wrap_database_errors:
+    wrapper, cursor = _cursor()
+    with wrapper.wrap_database_errors:
         cursor.execute(sql, params, prepare=True)
         return cursor.rowcount
 
 
-def _cursor() -> psycopg.Cursor:
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    return psycopg.Cursor(connection.connection)
+def _cursor():
+    """This thread's Django connection and a psycopg cursor on it, kept with it (a new
+    connection gets a new cursor)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.ensure_connection()
+    wrapper.validate_no_broken_transaction()
+    raw = wrapper.connection
+    cursor = getattr(wrapper, "_boissipay_cursor", None)
+    if cursor is None or cursor.connection is not raw or cursor.closed:
+        cursor = wrapper._boissipay_cursor = psycopg.Cursor(raw)
+    return wrapper, cursor

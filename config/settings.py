@@ -154,6 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["boissipay.api.auth.HasScopes"],
     "DEFAULT_PARSER_CLASSES": ["boissipay.api.parsers.CheckedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["boissipay.api.renderers.ProblemAwareJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "boissipay.api.renderers.DefaultFirstNegotiation",
     "EXCEPTION_HANDLER": "boissipay.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
