@@ -745,7 +745,7 @@ def main() -> None:
     floor, service = closed["floor"], closed["service"]
 
     def row(label: str, a: str, b: str, ratio: str = "") -> None:
-        print(f"  {label:<34}{a:>14}{b:>14}   {ratio}")
+        print(f"  {label:<34}{a:>16}{b:>16}   {ratio}")
 
     def cpu_ms(figures, part=None) -> float:
         used = figures["cpu"]
