@@ -1,5 +1,6 @@
 """Back-office pages of the platform: API keys, the outbox backlog and the inbox."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Min
 from django.utils import timezone
@@ -37,7 +38,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for key in queryset:
             services.revoke_api_key(key_id=key.pk)
-        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{queryset.count()} key(s) revoked: refused everywhere within {settings.API_KEY_CACHE_SECONDS} s "
+            "(web processes keep the keys they have seen that long).",
+            messages.SUCCESS,
+        )
 
 
 class PublishedFilter(admin.SimpleListFilter):

@@ -154,6 +154,16 @@ def purchase(contract_id, amount: int = 10_000, **overrides):
         return submit_operation(request=operation_request(contract_id, item(amount), **overrides))
 
 
+def purchase_without_dispatch(contract_id, amount: int = 10_000, **overrides):
+    """`purchase`, leaving its event for the dispatcher (tests of the dispatcher itself)."""
+    from django.db import transaction
+
+    from billing.services import submit_operation
+
+    with transaction.atomic():
+        return submit_operation(request=operation_request(contract_id, item(amount), **overrides))
+
+
 def refund(contract_id, purchase_id, amount: int, **overrides):
     from django.db import transaction
 

@@ -15,6 +15,7 @@ import pytest
 from billing.models import Operation
 from boissipay.embedded.kafka import LocalBroker
 from boissipay.models import OutboxEvent
+from invoicing.models import BillableOperation
 from tests import eventkit, factories
 from tests.test_run_local import _child, _healthy, _stop, local_run_env, purchase, start_local_run
 
@@ -64,7 +65,8 @@ def test_the_api_answers_and_no_event_is_lost_while_the_broker_is_paused_killed_
         raise
     try:
         relay, consumer = _child(run, "relay_outbox"), _child(run, "consume_events")
-        assert relay is not None and consumer is not None
+        dispatcher = _child(run, "dispatch_events")
+        assert relay is not None and consumer is not None and dispatcher is not None
 
         with PurchasesFlowing(base_url, key, contract.pk) as buying:
             time.sleep(3)
@@ -99,6 +101,13 @@ def test_the_api_answers_and_no_event_is_lost_while_the_broker_is_paused_killed_
         # No process gave up: the relay and the consumer are the ones started first.
         assert _child(run, "relay_outbox").pid == relay.pid
         assert _child(run, "consume_events").pid == consumer.pid
+        assert _child(run, "dispatch_events").pid == dispatcher.pid
+        # Invoicing (fed by the dispatcher, not by Kafka) took every accepted purchase in.
+        eventkit.wait_until(
+            lambda: BillableOperation.objects.filter(contract_id=contract.pk).count() == accepted,
+            timeout=30,
+            message="the dispatcher to feed invoicing",
+        )
         assert _healthy(base_url)
     finally:
         _stop(run)

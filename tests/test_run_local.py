@@ -24,12 +24,18 @@ from tests import eventkit, factories
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_local_run_starts_web_relay_celery_worker_and_beat(settings):
+def test_the_local_run_starts_web_relay_dispatcher_celery_worker_and_beat(settings):
     processes = local_processes("127.0.0.1", 8000)
-    assert {"web", "relay", "worker", "beat"} <= set(processes)
+    assert {"web", "relay", "dispatcher", "worker", "beat"} <= set(processes)
+    assert processes["dispatcher"][-1] == "dispatch_events"
     assert processes["web"][1:4] == ["-m", "gunicorn", "config.wsgi"]
     assert processes["beat"][3:6] == ["-A", "config", "beat"]
     assert processes["worker"][3:6] == ["-A", "config", "worker"]
+
+
+def test_with_every_context_fed_from_kafka_no_dispatcher_is_started(settings):
+    settings.EVENT_FEED = dict.fromkeys(settings.EVENT_FEED, "kafka")
+    assert "dispatcher" not in local_processes("127.0.0.1", 8000)
 
 
 def test_a_context_fed_from_kafka_gets_its_consumer(settings):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -50,4 +51,9 @@ class Command(BaseCommand):
                 key = services.revoke_api_key(key_id=options["key_id"])
             except (ApiKey.DoesNotExist, ValidationError, ValueError):
                 raise CommandError(f"No API key {options['key_id']}.") from None
-            self.stdout.write(self.style.SUCCESS(f"Revoked {key}."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Revoked {key}: refused everywhere within {settings.API_KEY_CACHE_SECONDS} s "
+                    "(web processes keep the keys they have seen that long)."
+                )
+            )
