@@ -246,11 +246,11 @@ def postmaster() -> psutil.Process:
     return psutil.Process(pid)
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU so far of this checkout's PostgreSQL processes working for the benchmark: the
-    backends connected to its database and the server's background processes (WAL
-    writer, checkpointer, ...); backends of other databases are left out."""
-    total = 0.0
+def postgres_processes() -> dict[int, float]:
+    """CPU so far of each of this checkout's PostgreSQL processes working for the
+    benchmark: the backends connected to its database and the server's background
+    processes (WAL writer, checkpointer, ...); backends of other databases are left out."""
+    found = {}
     for proc in postmaster().children():
         try:
             cmdline = " ".join(proc.cmdline())
@@ -258,10 +258,44 @@ def postgres_cpu_seconds() -> float:
             if is_backend and f" {DB_NAME} " not in cmdline:
                 continue
             times = proc.cpu_times()
-            total += times.user + times.system
+            found[proc.pid] = times.user + times.system
         except psutil.Error:
             pass
-    return total
+    return found
+
+
+class PostgresCpu:
+    """CPU seconds of this checkout's PostgreSQL processes, sampled every 0.2 s so that a
+    backend that exits during the window (a connection closed at CONN_MAX_AGE, say)
+    still counts what it did."""
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def _sample(self) -> None:
+        for pid, seconds in postgres_processes().items():
+            self.first.setdefault(pid, 0.0)
+            self.last[pid] = seconds
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __call__(self) -> float:
+        """Starts sampling on the first call; later calls give the seconds since then."""
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self.first = postgres_processes()
+            self.last = dict(self.first)
+            self._thread.start()
+            return 0.0
+        self._sample()
+        return sum(self.last[pid] - self.first.get(pid, 0.0) for pid in self.last)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def process_cpu_seconds(process: subprocess.Popen | None) -> float:
@@ -491,10 +525,12 @@ def closed_loop(
     for thread in threads:
         thread.start()
     time.sleep(warmup)
-    cpu = CpuWindow(web=server.cpu_seconds, postgres=postgres_cpu_seconds, load=own_cpu_seconds).start()
+    postgres = PostgresCpu()
+    cpu = CpuWindow(web=server.cpu_seconds, postgres=postgres, load=own_cpu_seconds).start()
     workers_before, machine_before = server.worker_cpu_seconds(), _busy(psutil.cpu_times())
     time.sleep(seconds)
     used = cpu.stop()
+    postgres.stop()
     workers = [after - before for after, before in zip(server.worker_cpu_seconds(), workers_before, strict=False)]
     machine = _busy(psutil.cpu_times()) - machine_before
     window_end = time.perf_counter()
@@ -818,14 +854,16 @@ def main() -> None:
         stop = threading.Event()
         probe = SuspensionProbe(server.port, targets["service"], probe_ids, stop)
         try:
+            postgres = PostgresCpu()
             cpu = CpuWindow(
                 web=server.cpu_seconds,
-                postgres=postgres_cpu_seconds,
+                postgres=postgres,
                 dispatcher=lambda: process_cpu_seconds(dispatcher),
             ).start()
             probe.start()
             figures = open_loop(server, targets["service"], contract_ids, rate=args.rate, seconds=args.open_seconds)
             used = cpu.stop()
+            postgres.stop()
             stop.set()
             probe.join(60)
             if DISPATCHER is not None:
