@@ -9,7 +9,25 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 
-class ContractAccount(models.Model):
+class Balance:
+    """The outstanding balance of an account and the credit still available under its
+    limit: the one definition, for the model and for the row the decision locks
+    (billing.sql.LockedAccount)."""
+
+    credit_limit: int
+    unbilled: int
+    invoiced_unpaid: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.unbilled + self.invoiced_unpaid
+
+    @property
+    def available(self) -> int:
+        return max(0, self.credit_limit - self.outstanding)
+
+
+class ContractAccount(Balance, models.Model):
     """What billing knows of a contract, built from the contracts context's events, plus
     the running balance of its operations.
 
@@ -41,14 +59,6 @@ class ContractAccount(models.Model):
 
     def __str__(self) -> str:
         return self.reference
-
-    @property
-    def outstanding(self) -> int:
-        return self.unbilled + self.invoiced_unpaid
-
-    @property
-    def available(self) -> int:
-        return max(0, self.credit_limit - self.outstanding)
 
 
 class OperationType(models.TextChoices):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from billing.models import ContractAccount, Operation
+from billing.models import Balance, ContractAccount, Operation
 from boissipay import db
 
 _ACCOUNT_COLUMNS = (
@@ -34,32 +34,7 @@ WHERE contract_id = %s
 FOR UPDATE
 """
 
-_OPERATION_COLUMNS = (
-    "id",
-    "contract_id",
-    "customer_id",
-    "contract_reference",
-    "type",
-    "status",
-    "reason_code",
-    "reason_detail",
-    "external_ref",
-    "subscriber_ref",
-    "refund_of",
-    "purchase_order",
-    "cost_centre",
-    "currency",
-    "amount_excl_tax",
-    "vat_amount",
-    "amount",
-    "vat_breakdown",
-    "orders",
-    "refunded_amount",
-    "balance_after",
-    "settlement",
-    "invoice_id",
-    "decided_at",
-)
+_OPERATION_COLUMNS = tuple(field.column for field in Operation._meta.concrete_fields)
 _JSON_COLUMNS = {"vat_breakdown", "orders"}
 
 INSERT_OPERATION = f"""
@@ -79,8 +54,8 @@ SELECT EXISTS (
 """
 
 
-@dataclass(slots=True)
-class LockedAccount:
+@dataclass
+class LockedAccount(Balance):
     """A contract's account row, locked until the deciding transaction ends: what the
     acceptance rules read (the same attributes as ContractAccount)."""
 
@@ -98,14 +73,6 @@ class LockedAccount:
     unbilled: int
     invoiced_unpaid: int
 
-    @property
-    def outstanding(self) -> int:
-        return self.unbilled + self.invoiced_unpaid
-
-    @property
-    def available(self) -> int:
-        return max(0, self.credit_limit - self.outstanding)
-
 
 def lock_account(contract_id) -> LockedAccount | None:
     row = db.fetch_one(LOCK_ACCOUNT, [contract_id])
@@ -121,8 +88,10 @@ def insert_operation(operation: Operation) -> None:
     """INSERT the operation's row; an accepted booking already on the contract raises
     IntegrityError (the partial unique index on external_ref)."""
     values = [
-        json.dumps(getattr(operation, column)) if column in _JSON_COLUMNS else getattr(operation, column)
-        for column in _OPERATION_COLUMNS
+        json.dumps(getattr(operation, field.attname))
+        if field.column in _JSON_COLUMNS
+        else getattr(operation, field.attname)
+        for field in Operation._meta.concrete_fields
     ]
     db.execute(INSERT_OPERATION, values)
 
