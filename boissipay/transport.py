@@ -18,6 +18,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner import DefaultPartitioner, murmur2
 
 from boissipay.events import EventMessage, topic_for
+from boissipay.kafka_config import client_options
 from boissipay.models import OutboxEvent
 
 CONTEXTS = ("contracts", "billing", "invoicing", "payments")
@@ -35,11 +36,20 @@ def bootstrap_servers() -> str:
 
 
 def ensure_topics(servers: str, topics=ALL_TOPICS) -> None:
-    """Create the topics (one partition each) if they do not exist."""
-    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="boissipay-admin")
+    """Create the topics if they do not exist, with KAFKA_TOPIC_PARTITIONS partitions and
+    KAFKA_TOPIC_REPLICATION_FACTOR replicas (topics that exist are left as they are)."""
+    admin = KafkaAdminClient(**client_options(servers), client_id="boissipay-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics if t not in existing]
+        missing = [
+            NewTopic(
+                t,
+                num_partitions=settings.KAFKA_TOPIC_PARTITIONS,
+                replication_factor=settings.KAFKA_TOPIC_REPLICATION_FACTOR,
+            )
+            for t in topics
+            if t not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 admin.create_topics(missing)
@@ -67,7 +77,7 @@ class KeyHashPartitioner(DefaultPartitioner):
 
 def make_producer(servers: str, **overrides) -> KafkaProducer:
     options = {
-        "bootstrap_servers": servers,
+        **client_options(servers),
         "acks": "all",
         # The relay flushes at the end of each batch, so lingering never holds an event
         # back longer than its batch; meanwhile the sender builds a few large requests
@@ -88,7 +98,7 @@ def make_producer(servers: str, **overrides) -> KafkaProducer:
 
 def make_consumer(servers: str, *, group_id: str, topics=ALL_TOPICS, **overrides) -> KafkaConsumer:
     options = {
-        "bootstrap_servers": servers,
+        **client_options(servers),
         "group_id": group_id,
         "enable_auto_commit": False,  # offsets are committed after the handlers' transactions
         "auto_offset_reset": "earliest",

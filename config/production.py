@@ -47,4 +47,7 @@ def production_problems(settings: dict, environ: dict) -> list[str]:
         )
     elif settings["EMAIL_BACKEND"].endswith("smtp.EmailBackend") and not environ.get("EMAIL_HOST"):
         problems.append("EMAIL_HOST is not set: invoices would go to an SMTP server on this machine")
+    from boissipay.kafka_config import production_problems as kafka_problems
+
+    problems += kafka_problems(settings)
     return problems

@@ -186,6 +186,23 @@ KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "")
 # A consumer-group join waits for this rebalance timeout on the embedded broker: keep it
 # short there; Kafka's usual 5 minutes elsewhere.
 KAFKA_MAX_POLL_INTERVAL_MS = env_int("KAFKA_MAX_POLL_INTERVAL_MS", 300_000 if KAFKA_BOOTSTRAP_SERVERS else 3_000)
+# A secured cluster (SASL_SSL with SCRAM, say). Every Kafka client of the product (relay,
+# consumers, topic creation, the health check) takes these (boissipay.kafka_config);
+# an inconsistent set is refused, naming what is wrong.
+KAFKA_SECURITY_PROTOCOL = env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+KAFKA_SASL_MECHANISM = env("KAFKA_SASL_MECHANISM", "")  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+KAFKA_SASL_USERNAME = env("KAFKA_SASL_USERNAME", "")
+KAFKA_SASL_PASSWORD = env("KAFKA_SASL_PASSWORD", "")
+KAFKA_SSL_CAFILE = env("KAFKA_SSL_CAFILE", "")  # the cluster's CA, when not in the system's
+KAFKA_SSL_CERTFILE = env("KAFKA_SSL_CERTFILE", "")  # a client certificate (mutual TLS) ...
+KAFKA_SSL_KEYFILE = env("KAFKA_SSL_KEYFILE", "")  # ... and its key
+KAFKA_SSL_KEY_PASSWORD = env("KAFKA_SSL_KEY_PASSWORD", "")
+# Topics the product creates when they are missing. One partition keeps every event in
+# one order (SPEC); more spread the load, and each contract's events still keep their
+# order (the key is the contract id). In production the topics are made beforehand
+# (docs/deploy.md), and these only apply where they are not.
+KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 1)
+KAFKA_TOPIC_REPLICATION_FACTOR = env_int("KAFKA_TOPIC_REPLICATION_FACTOR", 1)
 OUTBOX_RELAY = {
     "BATCH_SIZE": env_int("OUTBOX_RELAY_BATCH_SIZE", 2000),
     "LEASE_SECONDS": env_int("OUTBOX_RELAY_LEASE_SECONDS", 30),
