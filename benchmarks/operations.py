@@ -580,7 +580,7 @@ def open_loop(server, target: Target, contract_ids, *, rate: float, seconds: flo
         jobs.put(None)
     for thread in threads:
         thread.join(60)
-    return latency_figures(results, start, float("inf")) | {"sent": total}
+    return latency_figures(results, start, float("inf")) | {"sent": total, "results": results}
 
 
 class SuspensionProbe(threading.Thread):

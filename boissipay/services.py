@@ -1,9 +1,11 @@
-"""Commands of the shared kernel: API keys."""
+"""Commands of the shared kernel: API keys, dead-letter replays, and the retention purges."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -71,20 +73,74 @@ def purge_idempotency_records(*, older_than: dt.timedelta, batch_size: int = 5_0
     response bodies with customer data), a batch per short transaction so the hot table
     is never locked for long. A retry after that finds no answer and is decided again:
     bookings stay counted once by their external reference. Returns how many went."""
-    from django.db import connection
-
     from boissipay.models import IdempotencyRecord
 
-    cutoff = timezone.now() - older_than
     table = IdempotencyRecord._meta.db_table
+    return _purge_in_batches(
+        f"DELETE FROM {table} WHERE id IN "
+        f"(SELECT id FROM {table} WHERE created_at < %(cutoff)s ORDER BY created_at LIMIT %(batch)s)",
+        cutoff=timezone.now() - older_than,
+        batch_size=batch_size,
+        pause_seconds=settings.RETENTION_PURGE_PAUSE_MS / 1000,
+    )
+
+
+@dataclass(frozen=True)
+class EventRecordsPurged:
+    outbox: int
+    inbox: int
+
+
+def purge_event_records(
+    *,
+    outbox_older_than: dt.timedelta,
+    inbox_older_than: dt.timedelta,
+    batch_size: int = 5_000,
+    pause_seconds: float | None = None,
+) -> EventRecordsPurged:
+    """Delete the outbox rows published to Kafka and fed to every in-process handler
+    before `outbox_older_than`, and the inbox rows of events applied before
+    `inbox_older_than`, a batch per short transaction (the hot tables are never locked
+    for long). Never touches an event still owed to anyone (unpublished, undispatched,
+    dead-lettered) nor the dead letters themselves. An inbox row must outlive every
+    redelivery of its event: keep INBOX_RETENTION_DAYS above the Kafka topics' retention.
+    Between batches it pauses `pause_seconds` (RETENTION_PURGE_PAUSE_MS): the purchases
+    running meanwhile keep their latency (benchmarks/retention.py). Returns how many rows
+    of each went."""
+    from boissipay.models import InboxEntry, OutboxEvent
+
+    now = timezone.now()
+    outbox, inbox = OutboxEvent._meta.db_table, InboxEntry._meta.db_table
+    pause = settings.RETENTION_PURGE_PAUSE_MS / 1000 if pause_seconds is None else pause_seconds
+    return EventRecordsPurged(
+        outbox=_purge_in_batches(
+            f"DELETE FROM {outbox} WHERE position IN (SELECT position FROM {outbox} "
+            "WHERE published_at < %(cutoff)s AND dispatched_at < %(cutoff)s AND dead_lettered_at IS NULL "
+            "ORDER BY position LIMIT %(batch)s)",
+            cutoff=now - outbox_older_than,
+            batch_size=batch_size,
+            pause_seconds=pause,
+        ),
+        inbox=_purge_in_batches(
+            f"DELETE FROM {inbox} WHERE id IN "
+            f"(SELECT id FROM {inbox} WHERE processed_at < %(cutoff)s ORDER BY id LIMIT %(batch)s)",
+            cutoff=now - inbox_older_than,
+            batch_size=batch_size,
+            pause_seconds=pause,
+        ),
+    )
+
+
+def _purge_in_batches(statement: str, *, cutoff: dt.datetime, batch_size: int, pause_seconds: float = 0) -> int:
+    """Run the DELETE `statement` (%(cutoff)s, %(batch)s) one short transaction at a time,
+    pausing between them, until a batch comes back short; returns how many rows went."""
+    from django.db import connection
+
     deleted = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE id IN "
-                f"(SELECT id FROM {table} WHERE created_at < %s ORDER BY created_at LIMIT %s)",
-                [cutoff, batch_size],
-            )
+            cursor.execute(statement, {"cutoff": cutoff, "batch": batch_size})
             deleted += cursor.rowcount
             if cursor.rowcount < batch_size:
                 return deleted
+        time.sleep(pause_seconds)

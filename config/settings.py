@@ -166,6 +166,13 @@ CUSTOMER_EXISTS = "contracts.published.customer_exists"
 # purged daily once older than this. A client retrying later is decided again: a booking
 # is still counted once (its external reference). Stripe keeps keys for 24 hours.
 IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 7 * 24)
+# Outbox rows everyone has had (published and dispatched), and inbox rows, are purged
+# daily (04:00 Paris) once older than these. An inbox row must outlive any redelivery of
+# its event: keep INBOX_RETENTION_DAYS above the Kafka topics' retention (7 days by default).
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 30)
+INBOX_RETENTION_DAYS = env_int("INBOX_RETENTION_DAYS", 30)
+# The purges delete 5,000 rows per transaction and pause this long between two.
+RETENTION_PURGE_PAUSE_MS = env_int("RETENTION_PURGE_PAUSE_MS", 100)
 # Request bodies nested deeper than this are refused before parsing (400, not a 500).
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
 SPECTACULAR_SETTINGS = {
