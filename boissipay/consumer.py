@@ -13,6 +13,7 @@ from django.db import close_old_connections
 
 from boissipay import bus, transport
 from boissipay.events import EventMessage
+from boissipay.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,10 @@ class ContextConsumer:
         again (the inbox skips what was applied), so nothing is lost or applied twice."""
         stop = stop or threading.Event()
         failures = 0
+        heartbeat = Heartbeat(f"consumer-{self.context}")
         try:
             while not stop.is_set():
+                heartbeat.beat()
                 try:
                     self.poll_once()
                 except Exception as exc:
@@ -127,3 +130,4 @@ class ContextConsumer:
                     failures = 0
         finally:
             self.close()
+            heartbeat.forget()

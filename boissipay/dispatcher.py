@@ -33,6 +33,7 @@ from django.db import connection, transaction
 
 from boissipay import bus
 from boissipay.events import EventMessage
+from boissipay.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ class EventDispatcher:
         for as long as it lasts: the dispatcher never exits on one."""
         stop = stop or threading.Event()
         failures = 0
+        heartbeat = Heartbeat("dispatcher")
         while not stop.is_set():
+            heartbeat.beat()
             try:
                 taken = self.dispatch_batch()
             except Exception as exc:
@@ -179,6 +182,7 @@ class EventDispatcher:
                 failures = 0
             if not taken or taken < self.batch_size:
                 stop.wait(self.poll_seconds)
+        heartbeat.forget()
         return self.stats
 
 

@@ -160,3 +160,19 @@ class DeadLetter(models.Model):
             occurred_at=self.occurred_at,
             data=self.payload,
         )
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a long-running process (relay, dispatcher, consumer,
+    Celery worker, Beat): readiness reports one that has stopped beating. A process that
+    stops cleanly removes its row."""
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="kind@host:pid")
+    kind = models.CharField(max_length=50)
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name

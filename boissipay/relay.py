@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
 from boissipay import transport
+from boissipay.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,9 @@ class OutboxRelay:
         the relay never exits on one."""
         stop = stop or threading.Event()
         failures = 0
+        heartbeat = Heartbeat("relay")
         while not stop.is_set():
+            heartbeat.beat()
             try:
                 claimed = self.relay_batch()
             except Exception as exc:
@@ -280,6 +283,7 @@ class OutboxRelay:
                     continue
                 stop.wait(idle_sleep)
         self.close()
+        heartbeat.forget()
         return self.stats
 
 

@@ -218,6 +218,11 @@ OUTBOX_RELAY = {
 # The event dispatcher (manage.py dispatch_events) feeds the "inprocess" contexts from the
 # outbox after commit: up to BATCH_SIZE events per transaction, looking for new ones every
 # POLL_SECONDS when idle (the delay before a contract change reaches billing's decisions).
+# Long-running processes (relay, dispatcher, consumers, Celery worker and Beat) record a
+# heartbeat this often; /health/ready reports one silent for longer than the second.
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10)
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 60)
+READINESS_CACHE_SECONDS = env_int("READINESS_CACHE_SECONDS", 5)
 EVENT_DISPATCHER = {
     "BATCH_SIZE": env_int("EVENT_DISPATCHER_BATCH_SIZE", 500),
     "POLL_SECONDS": env_int("EVENT_DISPATCHER_POLL_MS", 50) / 1000,

@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", include("invoicing.api.urls")),
     path("api/v1/", include("payments.api.urls")),
     path("api/health", platform_views.health, name="health"),
+    path("health/live", platform_views.live, name="health-live"),
+    path("health/ready", platform_views.ready, name="health-ready"),
     path("api/schema/", platform_views.contract_documents, name="schema-index"),
     path("api/schema/<str:name>.yaml", platform_views.contract_document, name="schema-document"),
     path("api/schema/generated/", SpectacularAPIView.as_view(), name="schema"),

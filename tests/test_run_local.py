@@ -5,6 +5,7 @@ import contextlib
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from django.db import connection
 
 from boissipay.embedded.kafka import free_port
 from boissipay.management.commands.run_local import local_processes
+from boissipay.models import Heartbeat
 from tests import eventkit, factories
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +116,16 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
             thread.join(90)
         assert sorted(map(str, outcomes)) == ["201"] * 60
 
+        # Every long-running process beats, and readiness says so.
+        kinds = {"relay", "dispatcher", "worker", "beat"}
+        eventkit.wait_until(
+            lambda: kinds <= set(Heartbeat.objects.values_list("kind", flat=True)),
+            timeout=60,
+            message="a heartbeat from each process",
+        )
+        ready = requests.get(f"{base_url}/health/ready", timeout=30).json()
+        assert kinds <= {process["kind"] for process in ready["processes"]["beating"]}, ready
+
         relay = _child(run, "relay_outbox")
         relay.kill()
         eventkit.wait_until(
@@ -130,6 +142,8 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
     output = (tmp_path / "run.log").read_text()
     assert "relay exited with -9; restarting it" in output
     assert "every process stopped" in output and "embedded Kafka broker stopped" in output
+    # Those that stopped cleanly removed their heartbeat; the killed relay could not.
+    assert list(Heartbeat.objects.values_list("name", flat=True)) == [f"relay@{socket.gethostname()}:{relay.pid}"]
     still_running = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert still_running == []
     assert not psutil.pid_exists(broker_state["pid"]) or psutil.Process(broker_state["pid"]).status() == "zombie"

@@ -109,3 +109,17 @@ def health(request):
             "outbox": {"backlog": backlog, "oldest_unpublished_age_seconds": float(oldest_age or 0)},
         }
     )
+
+
+def live(request):
+    """Liveness: this process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def ready(request):
+    """Readiness (boissipay.health): 503 only when PostgreSQL does not answer; Kafka, the
+    Celery broker and the processes' heartbeats are reported ("degraded")."""
+    from boissipay.health import readiness
+
+    status, body = readiness()
+    return JsonResponse(body, status=status)

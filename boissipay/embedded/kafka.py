@@ -128,3 +128,14 @@ def stop_local_broker() -> None:
                 os.waitpid(info["pid"], os.WNOHANG)
             time.sleep(0.05)
         state.unlink()
+
+
+def running_local_broker() -> str | None:
+    """Bootstrap servers of this checkout's embedded broker if one runs; never starts one."""
+    state = _state_file()
+    if not state.exists():
+        return None
+    info = json.loads(state.read_text())
+    if _alive(info["pid"]) and _port_open(info["port"]):
+        return f"127.0.0.1:{info['port']}"
+    return None
