@@ -9,7 +9,7 @@ from __future__ import annotations
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 DEV_WEBHOOK_SECRET = "whsec_local_development_only"  # noqa: S105 - refused in production
-MIN_SECRET_LENGTH = 32
+MIN_SECRET_LENGTH = 50  # and 5 different characters at least: Django's own check (W009)
 LOCAL_EMAIL_BACKENDS = {
     "boissipay.mail.PrivateFileEmailBackend",
     "django.core.mail.backends.filebased.EmailBackend",
@@ -25,8 +25,11 @@ def production_problems(settings: dict, environ: dict) -> list[str]:
     secret_key = settings["SECRET_KEY"]
     if not secret_key or secret_key == DEV_SECRET_KEY:
         problems.append("SECRET_KEY is missing or is the development key: set a random one")
-    elif len(secret_key) < MIN_SECRET_LENGTH:
-        problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    elif len(secret_key) < MIN_SECRET_LENGTH or len(set(secret_key)) < 5 or secret_key.startswith("django-insecure-"):
+        problems.append(
+            f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters or not random: "
+            "generate one (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
     webhook_secret = settings["PAYMENTS_WEBHOOK_SECRET"]
     if not webhook_secret or webhook_secret == DEV_WEBHOOK_SECRET:
         problems.append(

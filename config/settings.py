@@ -146,7 +146,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (the production shape):
+# plain HTTP is redirected to HTTPS (except the health probes, which come from inside)
+# and browsers are told to use HTTPS only (HSTS, a year, subdomains, preload list).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if not DEBUG and BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -186,6 +195,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Fields named alike in several contexts get an enum each, named after what they are.
+    "ENUM_NAME_OVERRIDES": {
+        "OperationStatusEnum": "billing.models.OperationStatus",
+        "OperationTypeEnum": "billing.models.OperationType",
+        "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
+    },
 }
 
 # --- Events: Kafka and how each context is fed ---------------------------------------

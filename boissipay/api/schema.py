@@ -1,7 +1,23 @@
 """drf-spectacular helpers so the generated schema can be held to openapi/*.yaml."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """How the generated schema (and Swagger UI's Authorize button) describes our API keys."""
+
+    target_class = "boissipay.api.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`, a key issued with `manage.py apikey create`.",
+        }
 
 
 class ProblemErrorSerializer(serializers.Serializer):

@@ -48,7 +48,7 @@ def start_django(*, code: str = "", **env_changes: str | None) -> subprocess.Com
 PRODUCTION = {
     "DEBUG": "0",
     "BOISSIPAY_ALLOW_DEV_SECRET": None,
-    "SECRET_KEY": "k" * 50,
+    "SECRET_KEY": "Hq7-vN2pX9rT4wLz8bC1mK6sD3fG0jY5aE_uR-tW2qZ7xV4nB8cM1kP6lS9dF3hJ",
     "PAYMENTS_WEBHOOK_SECRET": "whsec_" + "p" * 32,
     "PAYMENTS_GATEWAY": "sepa_file",
     "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -68,7 +68,7 @@ def test_production_settings_start_when_every_secret_and_setting_is_a_real_one()
     [
         ({"SECRET_KEY": None}, "SECRET_KEY is missing or is the development key"),
         ({"SECRET_KEY": "dev-only-insecure-secret-key-change-me"}, "SECRET_KEY is missing or is the development key"),
-        ({"SECRET_KEY": "short"}, "SECRET_KEY is shorter"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is shorter than 50 characters or not random"),
         ({"PAYMENTS_WEBHOOK_SECRET": None}, "PAYMENTS_WEBHOOK_SECRET is missing or is the public development secret"),
         (
             {"PAYMENTS_WEBHOOK_SECRET": "whsec_local_development_only"},
@@ -311,3 +311,28 @@ def test_the_local_run_serves_where_the_base_url_says():
 
     assert served_address("http://127.0.0.1:8011") == ("127.0.0.1", 8011)
     assert served_address("http://localhost") == ("localhost", 80)
+
+
+def test_check_deploy_finds_nothing_in_production_settings_behind_a_tls_proxy():
+    """`manage.py check --deploy` on the production shape (DEBUG off, real secrets, TLS
+    ended by a proxy): HSTS, the HTTPS redirect, secure cookies, a random SECRET_KEY, and
+    drf-spectacular's warnings fixed at their source."""
+    checked = start_django(
+        code=(
+            "from django.core.management import call_command\n"
+            "call_command('check', deploy=True, fail_level='WARNING')\n"
+            "from django.conf import settings\n"
+            "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, settings.SECURE_REDIRECT_EXEMPT)"
+        ),
+        **PRODUCTION,
+        BEHIND_TLS_PROXY="1",
+    )
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert "True 31536000 ['^health/']" in checked.stdout
+
+
+@pytest.mark.parametrize("secret", ["k" * 60, "django-insecure-" + "abcdefghij" * 5, "Ab3$" * 10])
+def test_production_refuses_a_secret_key_that_is_not_random(secret):
+    started = start_django(**{**PRODUCTION, "SECRET_KEY": secret})
+    assert started.returncode != 0
+    assert "SECRET_KEY is shorter than 50 characters or not random" in started.stderr
