@@ -108,6 +108,8 @@ API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 20)
 # changed scope) takes effect in every process within it (boissipay.api.auth.ApiKeyCache).
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 30)
 API_KEY_FAILURE_WINDOW_SECONDS = env_int("API_KEY_FAILURE_WINDOW_SECONDS", 300)
+# Requests per API key and minute (boissipay.api.throttling); 0: no limit.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 60_000)
 
 # --- Database: PostgreSQL only (row locks and constraints must be the real ones) -----
 if env("DATABASE_URL", ""):
@@ -164,6 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["boissipay.api.parsers.CheckedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["boissipay.api.renderers.ProblemAwareJSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "boissipay.api.renderers.DefaultFirstNegotiation",
+    "DEFAULT_THROTTLE_CLASSES": ["boissipay.api.throttling.ApiKeyRateThrottle"],
     "EXCEPTION_HANDLER": "boissipay.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -2,6 +2,8 @@
 request does not look its key up: a revoked key is refused by every process within that
 time, never later."""
 
+import datetime as dt
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -74,3 +76,20 @@ def test_the_cache_is_bounded(monkeypatch):
     for n in range(4):
         cache.put(f"digest-{n}", client, None)
     assert cache.get("digest-0") is None and cache.get("digest-3") is not None
+
+
+def test_a_key_over_its_rate_limit_gets_a_429_problem_with_retry_after_and_others_go_on(db, settings):
+    from tests.clock import frozen_at
+
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    _, busy = factories.api_key("contracts:read")
+    _, other = factories.api_key("contracts:read")
+    busy_client, other_client = client_with(busy), client_with(other)
+    with frozen_at(dt.date(2026, 6, 15), 10):  # at the start of a minute: the window does not end mid-test
+        answers = [busy_client.get("/api/v1/contracts") for _ in range(4)]
+        assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        assert refused["Content-Type"] == "application/problem+json"
+        assert refused.json()["code"] == "throttled"
+        assert 1 <= int(refused["Retry-After"]) <= 60
+        assert other_client.get("/api/v1/contracts").status_code == 200
