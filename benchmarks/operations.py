@@ -8,7 +8,8 @@ on this machine, under the same gunicorn settings and the same load:
    so some purchases are rejected: credit_limit_exceeded), and an API key.
 2. Floor: a bare Django view doing the essential SQL of a purchase (benchmarks/floor.py:
    claim the Idempotency-Key, lock the account, insert the operation, update the
-   account, insert the outbox row), driven by N keep-alive clients for S seconds.
+   account, insert the outbox row), driven by N keep-alive clients for S seconds, in
+   `--rounds` windows taking turns with the service's (the machine's speed drifts).
 3. Service: the real endpoint, same clients, same seconds. The event dispatcher is not
    running during the window; afterwards it drains what the window accepted, alone,
    which measures what feeding invoicing and payments costs per operation.
@@ -35,6 +36,7 @@ import re
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -720,13 +722,28 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.kill()
 
 
+def combined(windows: list[dict]) -> dict:
+    """One target's figures over its windows: counts and CPU summed, latency percentiles
+    the median of the windows'."""
+    total = {key: sum(w[key] for w in windows) for key in ("elapsed", "accepted", "rejected", "errors", "answered_201")}
+    total["cpu"] = {part: sum(w["cpu"][part] for w in windows) for part in windows[0]["cpu"]}
+    for key in ("p50", "p95", "p99", "max"):
+        total[key] = statistics.median(w[key] for w in windows)
+    total["reasons"] = _count(reason for w in windows for reason, n in w["reasons"].items() for _ in range(n))
+    total["error_samples"] = {k: v for w in windows for k, v in w["error_samples"].items()}
+    total["machine_busy"] = statistics.fmean(w["machine_busy"] for w in windows)
+    total["workers_busy"] = windows[-1]["workers_busy"]
+    return total
+
+
 def per_op(seconds: float, count: int) -> float:
     return seconds * 1000 / max(count, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=30, help="closed loop: seconds per target, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="closed loop: floor and service take turns")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before the measured window")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--contracts", type=int, default=1_000)
@@ -746,7 +763,8 @@ def main() -> None:
     key, api_key = issue_api_key(name=f"bench {uuid.uuid4().hex[:6]}", scopes=["operations:write", "operations:read"])
     connection.close()
     print(
-        f"{args.contracts:,} contracts, {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up), "
+        f"{args.contracts:,} contracts, {args.clients} clients, {args.seconds:.0f} s in {args.rounds} rounds "
+        f"(+{args.warmup:.0f} s warm-up each), "
         f"gunicorn.conf.py (workers {args.workers or 'default'}, threads {args.threads or 'default'}), "
         f"{os.cpu_count()} cores",
         flush=True,
@@ -755,28 +773,43 @@ def main() -> None:
         "floor": Target("floor", FLOOR_PATH, api_key, str(key.pk)),
         "service": Target("service", PATH, api_key, str(key.pk)),
     }
-    closed: dict[str, dict] = {}
-    for name in args.order.split(","):
-        target = targets[name]
-        reset_balances()
-        connection.close()
-        server = serve(args, name)
-        try:
-            closed[name] = closed_loop(
-                server,
-                target,
-                contract_ids,
-                clients=args.clients,
-                seconds=args.seconds,
-                warmup=args.warmup,
-                per_connection=args.requests_per_connection,
-            )
-        finally:
-            server.stop()
-        if name == "service":
-            drained = drain_events() if DISPATCHER is not None else None
-            found = checks()
-        connection.close()
+    # Rounds, floor and service taking turns: this machine's speed drifts by tens of
+    # percent over minutes (other tenants), and a drift between two long windows would
+    # read as a difference between the two. Each window starts from zero balances.
+    rounds: dict[str, list[dict]] = {name: [] for name in args.order.split(",")}
+    drains, founds = [], []
+    for round_ in range(args.rounds):
+        for name in rounds:
+            reset_balances()
+            connection.close()
+            server = serve(args, name)
+            try:
+                rounds[name].append(
+                    closed_loop(
+                        server,
+                        targets[name],
+                        contract_ids,
+                        clients=args.clients,
+                        seconds=args.seconds / args.rounds,
+                        warmup=args.warmup,
+                        per_connection=args.requests_per_connection,
+                    )
+                )
+            finally:
+                server.stop()
+            if name == "service":
+                if DISPATCHER is not None:
+                    drains.append(drain_events())
+                founds.append(checks())
+            connection.close()
+        print(f"  round {round_ + 1} of {args.rounds} done", flush=True)
+    closed = {name: combined(figures) for name, figures in rounds.items()}
+    drained = (
+        {key: sum(d[key] for d in drains) for key in ("events", "batches", "wall", "python", "postgres")}
+        if drains
+        else None
+    )
+    found = {key: sum(f[key] for f in founds) for key in founds[0]}
 
     floor, service = closed["floor"], closed["service"]
 
@@ -816,7 +849,7 @@ def main() -> None:
         f"of {os.cpu_count()}",
     )
     row(
-        "  each gunicorn worker",
+        "  each gunicorn worker (last round)",
         " ".join(f"{w:.2f}" for w in floor["workers_busy"]),
         " ".join(f"{w:.2f}" for w in service["workers_busy"]),
     )
