@@ -12,7 +12,6 @@ is one transaction with its inbox rows."""
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from django.db import connection, transaction
 
 from boissipay.events import EventMessage
 from boissipay.models import DeadLetter, OutboxEvent
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

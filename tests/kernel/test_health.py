@@ -10,7 +10,11 @@ from boissipay import health
 from boissipay.dispatcher import EventDispatcher
 from boissipay.models import Heartbeat
 from tests import eventkit
+from tests.clock import freeze_module_at
 from tests.kernel.test_settings_and_docs import start_django
+
+# One frozen, ticking "today" for every test here: heartbeats are dated from it.
+_today = freeze_module_at(dt.date(2026, 6, 15))
 
 
 @pytest.fixture(autouse=True)
