@@ -87,3 +87,34 @@ def test_production_settings_under_gunicorn_answer_hostile_requests_with_problem
     }
     assert {response.headers["Content-Type"] for response in answers.values()} == {"application/problem+json"}
     assert call("get", f"{production_server}/admin/login/").status_code == 200  # the back office is served
+
+
+def test_production_settings_under_gunicorn_decide_a_purchase_and_answer_the_health_probes(production_server):
+    contract = factories.billed_contract()
+    _, key = factories.api_key("operations:write")
+    purchase = call(
+        "post",
+        f"{production_server}/api/v1/operations",
+        json={
+            "contract_id": str(contract.pk),
+            "type": "purchase",
+            "external_ref": "BKG-PROD-1",
+            "currency": "EUR",
+            "orders": [
+                {
+                    "reference": "ORD-1",
+                    "items": [{"label": "Paris → Lyon", "quantity": 1, "unit_amount": 4500, "vat_rate": "10"}],
+                }
+            ],
+        },
+        headers={"Authorization": f"Api-Key {key}", "Idempotency-Key": "prod-1"},
+    )
+    assert purchase.status_code == 201, purchase.text
+    assert purchase.json()["amount"] == 4950
+
+    assert call("get", f"{production_server}/health/live").json() == {"status": "ok"}
+    ready = call("get", f"{production_server}/health/ready")
+    assert ready.status_code == 200  # PostgreSQL answers; no Kafka here, which is reported, not fatal
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["kafka"].startswith("unreachable")
+    assert ready.json()["status"] == "degraded"
