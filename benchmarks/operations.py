@@ -63,7 +63,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from billing.models import ContractAccount  # noqa: E402
-from boissipay.embedded.postgres import embedded_server_info  # noqa: E402
+from devtools.embedded.postgres import embedded_server_info  # noqa: E402
 
 try:  # the event dispatcher; older code fed the other contexts inside the request
     from boissipay.dispatcher import EventDispatcher as DISPATCHER

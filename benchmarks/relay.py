@@ -37,9 +37,9 @@ from kafka import KafkaProducer  # noqa: E402
 
 from boissipay import bus, transport  # noqa: E402
 from boissipay.consumer import ContextConsumer  # noqa: E402
-from boissipay.embedded.kafka import LocalBroker  # noqa: E402
 from boissipay.models import OutboxEvent  # noqa: E402
 from boissipay.relay import OutboxRelay  # noqa: E402
+from devtools.embedded.kafka import LocalBroker  # noqa: E402
 
 LAGS: list[float] = []
 

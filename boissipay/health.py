@@ -10,6 +10,7 @@ has a short time-out; the result is kept for READINESS_CACHE_SECONDS per process
 from __future__ import annotations
 
 import time
+from importlib import import_module
 
 from django.conf import settings
 from django.db import connection
@@ -49,10 +50,11 @@ def _database() -> str:
 def _kafka() -> str:
     from kafka import KafkaAdminClient
 
-    from boissipay.embedded.kafka import running_local_broker
     from boissipay.kafka_config import client_options
 
-    servers = settings.KAFKA_BOOTSTRAP_SERVERS or running_local_broker()
+    servers = settings.KAFKA_BOOTSTRAP_SERVERS or (
+        settings.EMBEDDED_KAFKA and import_module(settings.EMBEDDED_KAFKA).running_local_broker()
+    )
     if not servers:
         return "unreachable: the embedded broker is not running"
     try:

@@ -6,15 +6,16 @@ from celery import shared_task
 from django.conf import settings
 
 from boissipay import services
+from boissipay.task_policy import bounded
 
 
-@shared_task(name="boissipay.purge_idempotency_records", time_limit=3600)
+@shared_task(name="boissipay.purge_idempotency_records", **bounded(minutes=60))
 def purge_idempotency_records() -> int:
     """Daily: forget the answers to client writes older than IDEMPOTENCY_RETENTION_HOURS."""
     return services.purge_idempotency_records(older_than=dt.timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS))
 
 
-@shared_task(name="boissipay.purge_event_records", time_limit=3600)
+@shared_task(name="boissipay.purge_event_records", **bounded(minutes=60))
 def purge_event_records() -> dict:
     """Daily: forget the events everyone has had (outbox) and the proof of events applied
     (inbox) once older than OUTBOX_RETENTION_DAYS and INBOX_RETENTION_DAYS."""

@@ -8,10 +8,12 @@ import datetime as dt
 import json
 import uuid
 from functools import cache, lru_cache
+from importlib import import_module
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -30,9 +32,9 @@ def bootstrap_servers() -> str:
     """The configured Kafka, or this checkout's embedded broker (started if needed)."""
     if settings.KAFKA_BOOTSTRAP_SERVERS:
         return settings.KAFKA_BOOTSTRAP_SERVERS
-    from boissipay.embedded.kafka import shared_local_broker
-
-    return shared_local_broker()
+    if not settings.EMBEDDED_KAFKA:
+        raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is not set.")
+    return import_module(settings.EMBEDDED_KAFKA).shared_local_broker()
 
 
 def ensure_topics(servers: str, topics=ALL_TOPICS) -> None:

@@ -22,6 +22,10 @@ LOCAL_EMAIL_BACKENDS = {
 def production_problems(settings: dict, environ: dict) -> list[str]:
     """Why these settings must not serve in production (an empty list when they may)."""
     problems = []
+    if not environ.get("DATABASE_URL"):
+        problems.append("DATABASE_URL is not set (the embedded PostgreSQL is for local runs only)")
+    if not settings["KAFKA_BOOTSTRAP_SERVERS"]:
+        problems.append("KAFKA_BOOTSTRAP_SERVERS is not set (the embedded broker is for local runs only)")
     secret_key = settings["SECRET_KEY"]
     if not secret_key or secret_key == DEV_SECRET_KEY:
         problems.append("SECRET_KEY is missing or is the development key: set a random one")

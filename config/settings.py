@@ -53,8 +53,12 @@ INSTALLED_APPS = [
     "billing",
     "invoicing",
     "payments",
-    "demo",
 ]
+# Development-only tools (devtools: the embedded servers, the provider emulator, run_local,
+# demo) are an app for local runs and the tests only; production neither lists nor ships them.
+LOCAL_RUN = DEBUG or env_bool("BOISSIPAY_ALLOW_DEV_SECRET", False)
+if LOCAL_RUN:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -114,12 +118,14 @@ API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 60_000)
 # --- Database: PostgreSQL only (row locks and constraints must be the real ones) -----
 if env("DATABASE_URL", ""):
     DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-else:
-    from boissipay.embedded.postgres import embedded_database_settings
+elif LOCAL_RUN:
+    from devtools.embedded.postgres import embedded_database_settings
 
     DATABASES = {
         "default": embedded_database_settings(LOCAL_DIR / "pgdata", name=env("BOISSIPAY_DB_NAME", "boissipay"))
     }
+else:  # refused by the production guard below, with the other problems
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": ""}}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Boissipay runs on PostgreSQL only.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -208,6 +214,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Events: Kafka and how each context is fed ---------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", "")
+# Without KAFKA_BOOTSTRAP_SERVERS, a local run starts (or finds) this checkout's embedded
+# broker through this module; production has none and must name its cluster.
+EMBEDDED_KAFKA = "devtools.embedded.kafka" if LOCAL_RUN else ""
 # A consumer-group join waits for this rebalance timeout on the embedded broker: keep it
 # short there; Kafka's usual 5 minutes elsewhere.
 KAFKA_MAX_POLL_INTERVAL_MS = env_int("KAFKA_MAX_POLL_INTERVAL_MS", 300_000 if KAFKA_BOOTSTRAP_SERVERS else 3_000)
@@ -269,6 +278,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# prefork in production (it enforces the tasks' time limits); threads for local runs.
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", "threads" if LOCAL_RUN else "prefork")
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
+# Task events for Flower (the `flower` process): what runs, succeeded, failed, retried.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+# Every task is bounded (a stuck one is stopped) and retried on a passing fault; tasks
+# say their own bounds where these do not fit (boissipay.tasks.RETRIED).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 15 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 20 * 60)
 
 # --- Invoicing ------------------------------------------------------------------------
 # Who issues the invoices: printed on every invoice and in its Factur-X XML.

@@ -4,12 +4,13 @@ import logging
 
 from celery import shared_task
 
+from boissipay.task_policy import bounded
 from invoicing import services
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="invoicing.run_monthly_billing")
+@shared_task(name="invoicing.run_monthly_billing", **bounded(minutes=120))
 def run_monthly_billing(period: str | None = None) -> str:
     """Beat's job on the 1st of the month: invoice the month before (Europe/Paris)."""
     month = period or services.previous_period().strftime("%Y-%m")
@@ -17,14 +18,14 @@ def run_monthly_billing(period: str | None = None) -> str:
     return f"{run.pk} {run.status}"
 
 
-@shared_task(name="invoicing.execute_billing_run")
+@shared_task(name="invoicing.execute_billing_run", **bounded(minutes=120))
 def execute_billing_run(run_id: str) -> str:
     """A run started from the admin or the API."""
     run = services.execute_billing_run(run_id=run_id)
     return f"{run.pk} {run.status}"
 
 
-@shared_task(name="invoicing.send_invoices")
+@shared_task(name="invoicing.send_invoices", **bounded(minutes=30))
 def send_invoices(invoice_ids: list[str]) -> int:
     """Send a run's chunk of invoices; one that fails is retried on its own."""
     sent = 0
@@ -38,12 +39,7 @@ def send_invoices(invoice_ids: list[str]) -> int:
     return sent
 
 
-@shared_task(
-    name="invoicing.send_invoice",
-    autoretry_for=(Exception,),
-    retry_backoff=30,
-    retry_backoff_max=3600,
-    max_retries=8,
-)
+# Any failure to send (the SMTP server refusing, a PDF that failed) is retried, longer.
+@shared_task(name="invoicing.send_invoice", **bounded(minutes=5, retries=8, retry_on=(Exception,)))
 def send_invoice(invoice_id: str, resend: bool = False) -> str:
     return str(services.send_invoice(invoice_id=invoice_id, resend=resend).status)

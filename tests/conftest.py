@@ -66,7 +66,7 @@ def kafka_broker():
     and restart it)."""
     import os
 
-    from boissipay.embedded.kafka import LocalBroker
+    from devtools.embedded.kafka import LocalBroker
 
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield ExternalBroker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])

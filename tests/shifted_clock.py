@@ -63,7 +63,7 @@ def shifted_env() -> dict[str, str]:
 
 
 def stop_embedded_servers() -> None:
-    subprocess.run([sys.executable, "-m", "boissipay.embedded.stop"], cwd=ROOT, check=False, capture_output=True)
+    subprocess.run([sys.executable, "-m", "devtools.embedded.stop"], cwd=ROOT, check=False, capture_output=True)
 
 
 def main() -> int:

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from billing.models import Operation
-from boissipay.embedded.kafka import LocalBroker
 from boissipay.models import OutboxEvent
+from devtools.embedded.kafka import LocalBroker
 from invoicing.models import BillableOperation
 from tests import eventkit, factories
 from tests.test_run_local import _child, _healthy, _stop, local_run_env, purchase, start_local_run

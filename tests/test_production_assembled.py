@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.db import connection
 
-from boissipay.embedded.kafka import free_port
+from devtools.embedded.kafka import free_port
 from tests import eventkit, factories
 from tests.kernel.test_settings_and_docs import PRODUCTION
 from tests.test_run_local import ROOT, _healthy

@@ -18,9 +18,9 @@ import pytest
 import requests
 from django.db import connection
 
-from boissipay.embedded.kafka import free_port
-from boissipay.management.commands.run_local import local_processes
 from boissipay.models import Heartbeat
+from devtools.embedded.kafka import free_port
+from devtools.management.commands.run_local import local_processes
 from tests import eventkit, factories
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_local_run_starts_web_relay_dispatcher_celery_worker_and_beat(settings):
     processes = local_processes("127.0.0.1", 8000)
-    assert {"web", "relay", "dispatcher", "worker", "beat"} <= set(processes)
+    assert {"web", "relay", "dispatcher", "worker", "beat", "flower"} <= set(processes)
+    assert "release" not in processes  # migrations are `make run`'s first step
     assert processes["dispatcher"][-1] == "dispatch_events"
     assert processes["web"][1:4] == ["-m", "gunicorn", "config.wsgi"]
     assert processes["beat"][3:6] == ["-A", "config", "beat"]
@@ -68,6 +69,8 @@ def local_run_env(tmp_path: Path) -> dict:
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_QUEUE_DIR=str(tmp_path / "celery"),
         WEB_CONCURRENCY="2",
+        FLOWER_PORT=str(free_port()),
+        FLOWER_BASIC_AUTH="ops:flower-test-password",
     )
     return env
 
@@ -125,6 +128,15 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
         )
         ready = requests.get(f"{base_url}/health/ready", timeout=30).json()
         assert kinds <= {process["kind"] for process in ready["processes"]["beating"]}, ready
+
+        # Flower, started from the Procfile too, sees the worker (task events on).
+        flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+        assert requests.get(f"{flower}/api/workers", timeout=10).status_code == 401
+        eventkit.wait_until(
+            lambda: _flower_workers(flower, ("ops", "flower-test-password")),
+            timeout=60,
+            message="Flower to list the worker",
+        )
 
         relay = _child(run, "relay_outbox")
         relay.kill()
@@ -186,6 +198,13 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
+def _flower_workers(flower: str, auth: tuple[str, str]) -> list[str]:
+    try:
+        return list(requests.get(f"{flower}/api/workers?refresh=1", auth=auth, timeout=10).json())
+    except (requests.RequestException, ValueError):
+        return []
+
+
 def _child(run: subprocess.Popen, marker: str):
     for child in psutil.Process(run.pid).children():
         try:
@@ -197,7 +216,7 @@ def _child(run: subprocess.Popen, marker: str):
 
 
 def test_the_embedded_postgresql_stops_on_request():
-    from boissipay.embedded.postgres import embedded_server_info, stop_embedded_server
+    from devtools.embedded.postgres import embedded_server_info, stop_embedded_server
 
     # Beside the checkout's own: the server runs as its own system user, which must reach it.
     pgdata = ROOT / ".local" / f"pg-stop-test-{uuid.uuid4().hex[:8]}"

@@ -1,5 +1,5 @@
 """The emulator gateway: hands each debit to our local provider emulator over HTTP
-(`payments.emulator`), which answers later by calling our signed webhook."""
+(`devtools.payments_emulator`), which answers later by calling our signed webhook."""
 
 from __future__ import annotations
 

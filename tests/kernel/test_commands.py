@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from boissipay.api.auth import digest
-from boissipay.management.commands.bootstrap_local import DEMO_KEY_NAME
 from boissipay.models import ApiKey
+from devtools.management.commands.bootstrap_local import DEMO_KEY_NAME
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -85,8 +85,7 @@ def test_an_inconsistent_kafka_configuration_is_refused_saying_why(settings, fil
 
 def test_production_refuses_a_password_in_clear_and_starts_on_sasl_ssl(files):
     clear = start_django(
-        **PRODUCTION,
-        KAFKA_BOOTSTRAP_SERVERS="kafka.example:9092",
+        **{**PRODUCTION, "KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9092"},
         KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
         KAFKA_SASL_MECHANISM="PLAIN",
         KAFKA_SASL_USERNAME="boissipay",
@@ -97,8 +96,7 @@ def test_production_refuses_a_password_in_clear_and_starts_on_sasl_ssl(files):
 
     secured = start_django(
         code="from boissipay.kafka_config import client_options; print(client_options('k:9093')['security_protocol'])",
-        **PRODUCTION,
-        KAFKA_BOOTSTRAP_SERVERS="kafka.example:9093",
+        **{**PRODUCTION, "KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9093"},
         KAFKA_SECURITY_PROTOCOL="SASL_SSL",
         KAFKA_SASL_MECHANISM="SCRAM-SHA-256",
         KAFKA_SASL_USERNAME="boissipay",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import pytest
 import yaml
@@ -45,8 +46,16 @@ def start_django(*, code: str = "", **env_changes: str | None) -> subprocess.Com
     )
 
 
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = urllib.parse.quote(db["HOST"], safe="")
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
+
+
 PRODUCTION = {
     "DEBUG": "0",
+    "DATABASE_URL": _database_url(),
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
     "BOISSIPAY_ALLOW_DEV_SECRET": None,
     "SECRET_KEY": "Hq7-vN2pX9rT4wLz8bC1mK6sD3fG0jY5aE_uR-tW2qZ7xV4nB8cM1kP6lS9dF3hJ",
     "PAYMENTS_WEBHOOK_SECRET": "whsec_" + "p" * 32,
@@ -78,6 +87,8 @@ def test_production_settings_start_when_every_secret_and_setting_is_a_real_one()
         ({"PAYMENTS_GATEWAY": "emulator"}, "PAYMENTS_GATEWAY is the local provider emulator"),
         ({"EMAIL_BACKEND": None}, "keeps invoices on this machine"),
         ({"EMAIL_HOST": None}, "EMAIL_HOST is not set"),
+        ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": None}, "KAFKA_BOOTSTRAP_SERVERS is not set"),
     ],
 )
 def test_production_settings_refuse_a_development_secret_or_default(change, said):
@@ -307,7 +318,7 @@ def test_an_env_file_gives_the_base_url_to_every_command_of_the_checkout_and_the
 
 
 def test_the_local_run_serves_where_the_base_url_says():
-    from boissipay.management.commands.run_local import served_address
+    from devtools.management.commands.run_local import served_address
 
     assert served_address("http://127.0.0.1:8011") == ("127.0.0.1", 8011)
     assert served_address("http://localhost") == ("localhost", 80)

@@ -12,10 +12,10 @@ from billing.models import ContractAccount
 from billing.services import submit_operation
 from boissipay.clock import PARIS
 from contracts.models import Contract
+from devtools.payments_emulator import GatewayEmulator
 from invoicing import services as invoicing
 from invoicing.models import Invoice
 from payments import services as payments
-from payments.emulator import GatewayEmulator
 from payments.models import Payment, PaymentItem
 from tests import eventkit, factories
 from tests.clock import freeze_module_at

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from payments.emulator import GatewayEmulator, Outcomes
+from devtools.payments_emulator import GatewayEmulator, Outcomes
 from payments.gateways import Debit
 from payments.gateways.emulator import EmulatorGateway
 from payments.signatures import HEADER, verify
@@ -352,7 +352,7 @@ def test_the_delay_comes_from_the_argument_then_the_config_then_one_second():
 
 
 def test_the_local_run_starts_the_emulator_with_the_emulator_gateway(settings):
-    from boissipay.management.commands.run_local import local_processes
+    from devtools.management.commands.run_local import local_processes
 
     settings.PAYMENTS_GATEWAY = "emulator"
     settings.PAYMENTS_EMULATOR_URL = "http://127.0.0.1:8123"

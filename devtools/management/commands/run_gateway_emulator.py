@@ -1,5 +1,5 @@
 """`manage.py run_gateway_emulator [--host 127.0.0.1] [--port 8099] [--outcomes JSON] [--delay 1]`:
-run the local card / direct-debit provider emulator (`payments.emulator`) in the
+run the local card / direct-debit provider emulator (`devtools.payments_emulator`) in the
 foreground until Ctrl-C. It signs its callbacks with settings.PAYMENTS_WEBHOOK_SECRET;
 the outcomes come from --outcomes, else from the environment variable
 PAYMENTS_EMULATOR_OUTCOMES, else the defaults (success, except amounts ending in 01)."""
@@ -12,7 +12,7 @@ import urllib.parse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.emulator import GatewayEmulator, Outcomes
+from devtools.payments_emulator import GatewayEmulator, Outcomes
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

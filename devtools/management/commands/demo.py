@@ -35,10 +35,10 @@ from boissipay.money import format_money
 from boissipay.sepa_calendar import debit_date
 from contracts import services as contracts
 from contracts.models import Contract
+from devtools.payments_emulator import GatewayEmulator
 from invoicing import services as invoicing
 from invoicing.models import Invoice
 from payments import services as payments
-from payments.emulator import GatewayEmulator
 from payments.models import Payment
 
 GOOD_IBAN = "FR1420041010050500013M02606"

@@ -17,62 +17,35 @@ import urllib.parse
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from boissipay.embedded import kafka
-from boissipay.embedded.kafka import shared_local_broker
+from devtools import procfile
+from devtools.embedded import kafka
+from devtools.embedded.kafka import shared_local_broker
 
 RESTART_PAUSES = (1, 2, 5, 10, 30)  # seconds before restarting a child that exited, growing
 STOP_TIMEOUT = 20  # seconds a child has to stop gracefully before it is killed
 
 
 def local_processes(host: str, port: int) -> dict[str, list[str]]:
-    """name -> command line of each process the configuration needs."""
-    manage = [sys.executable, "manage.py"]
+    """name -> command line of each process the configuration needs: the Procfile's
+    (devtools.procfile), plus the payment provider emulator when it is the gateway."""
     processes = {
-        "web": [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--config",
-            str(settings.BASE_DIR / "gunicorn.conf.py"),
-            "--bind",
-            f"{host}:{port}",
-        ],
-        "relay": [*manage, "relay_outbox"],
-        # Celery: the worker runs the billing runs and sends the invoices; Beat fires the
-        # periodic tasks stored in the database ("monthly billing run", ...).
-        "worker": [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=threads",
-            "--concurrency=2",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
+        name: procfile.argv(command)
+        for name, command in procfile.processes().items()
+        if procfile.runs_under(name, settings.EVENT_FEED)
     }
+    processes["web"] += ["--bind", f"{host}:{port}"]
     if settings.PAYMENTS_GATEWAY == "emulator":
         # Our local card/direct-debit provider, where PAYMENTS_EMULATOR_URL says it is.
         emulator = urllib.parse.urlsplit(settings.PAYMENTS_EMULATOR_URL)
         processes["gateway-emulator"] = [
-            *manage,
+            sys.executable,
+            "manage.py",
             "run_gateway_emulator",
             "--host",
             emulator.hostname or "127.0.0.1",
             "--port",
             str(emulator.port or 8099),
         ]
-    if "inprocess" in settings.EVENT_FEED.values():
-        # Feeds the contexts whose EVENT_FEED is "inprocess", after commit, in batches.
-        processes["dispatcher"] = [*manage, "dispatch_events"]
-    for context, feed in settings.EVENT_FEED.items():
-        if feed == "kafka":
-            processes[f"consume-{context}"] = [*manage, "consume_events", "--context", context]
     return processes
 
 
@@ -151,8 +124,8 @@ def _signal_group(child: subprocess.Popen, sig: int) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Run the web server (gunicorn), the outbox relay, the event dispatcher, the consumers, the Celery worker "
-        "and Beat together."
+        "Run the Procfile's processes (gunicorn, the outbox relay, the event dispatcher or the consumers, the "
+        "Celery worker, Beat and Flower) and the payment provider emulator together, on the embedded defaults."
     )
 
     def add_arguments(self, parser):
@@ -166,6 +139,9 @@ class Command(BaseCommand):
         # Every child, and the provider emulator's webhook calls, agree on where we are served.
         env["BOISSIPAY_BASE_URL"] = f"http://{host}:{port}"
         env.setdefault("PAYMENTS_WEBHOOK_URL", f"http://{host}:{port}/api/v1/payments/webhook")
+        # Flower, on this machine only; the worker runs two threads unless told otherwise.
+        env.setdefault("FLOWER_ADDRESS", "127.0.0.1")
+        env.setdefault("FLOWER_PORT", "5555")
         embedded_broker = not settings.KAFKA_BOOTSTRAP_SERVERS
         if embedded_broker:
             env["KAFKA_BOOTSTRAP_SERVERS"] = shared_local_broker()
@@ -179,7 +155,7 @@ class Command(BaseCommand):
             kafka.stop_local_broker()
             self.stdout.write("embedded Kafka broker stopped")
         if not os.environ.get("DATABASE_URL"):
-            from boissipay.embedded.postgres import stop_embedded_server
+            from devtools.embedded.postgres import stop_embedded_server
 
             stop_embedded_server(settings.LOCAL_DIR / "pgdata")
             self.stdout.write("embedded PostgreSQL stopped")

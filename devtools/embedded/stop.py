@@ -1,10 +1,10 @@
-"""`python -m boissipay.embedded.stop` (`make stop`): stop the embedded servers of this
+"""`python -m devtools.embedded.stop` (`make stop`): stop the embedded servers of this
 checkout that commands other than `make run` left running (the tests, `manage.py`)."""
 
 from pathlib import Path
 
-from boissipay.embedded import kafka
-from boissipay.embedded.postgres import stop_embedded_server
+from devtools.embedded import kafka
+from devtools.embedded.postgres import stop_embedded_server
 
 PGDATA = Path(__file__).resolve().parents[2] / ".local" / "pgdata"
 
