@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
+from boissipay import logs
 from boissipay.events import EventMessage
 from boissipay.models import DeadLetter, OutboxEvent
 
@@ -32,11 +33,17 @@ class Handler:
     batch: bool = False
 
     def apply(self, messages: list[EventMessage]) -> None:
+        """Logs written meanwhile carry the event's id and request id (boissipay.logs);
+        a batch's, those of its first event and how many follow."""
         if self.batch:
-            self.func(messages)
+            first = messages[0]
+            more = f"+{len(messages) - 1}" if len(messages) > 1 else ""
+            with logs.handling(event=f"{first.id}{more}", request=first.request_id):
+                self.func(messages)
         else:
             for message in messages:
-                self.func(message)
+                with logs.handling(event=message.id, request=message.request_id):
+                    self.func(message)
 
 
 _handlers: dict[str, list[Handler]] = defaultdict(list)
@@ -106,6 +113,7 @@ def message_from_outbox(row: OutboxEvent) -> EventMessage:
         aggregate_id=row.aggregate_id,
         occurred_at=row.occurred_at,
         data=row.payload,
+        request_id=row.request_id,
     )
 
 

@@ -42,7 +42,8 @@ DISPATCH_LOCK_ID = 7_206_104_402  # pg advisory lock: one dispatcher feeds at a 
 # Walks the partial index of undispatched rows, in position order. A row backing off
 # after a handler failed waits for its `dispatch_after`.
 CLAIM_SQL = """
-SELECT position, id, topic, aggregate_id, event_type, schema_version, payload, occurred_at, dispatch_attempts
+SELECT position, id, topic, aggregate_id, event_type, schema_version, payload, occurred_at, dispatch_attempts,
+       request_id
 FROM boissipay_outboxevent
 WHERE dispatched_at IS NULL AND (dispatch_after IS NULL OR dispatch_after <= now())
 ORDER BY position
@@ -191,7 +192,9 @@ def drain() -> DispatchStats:
     return EventDispatcher().drain()
 
 
-def _row(position, id, topic, aggregate_id, event_type, schema_version, payload, occurred_at, attempts) -> _Row:
+def _row(
+    position, id, topic, aggregate_id, event_type, schema_version, payload, occurred_at, attempts, request_id
+) -> _Row:
     message = EventMessage(
         id=id,
         type=event_type,
@@ -200,6 +203,7 @@ def _row(position, id, topic, aggregate_id, event_type, schema_version, payload,
         aggregate_id=aggregate_id,
         occurred_at=occurred_at,
         data=json.loads(payload) if isinstance(payload, str) else payload,
+        request_id=request_id,
     )
     return _Row(position, attempts, message)
 

@@ -66,3 +66,4 @@ class EventMessage:
     aggregate_id: str
     occurred_at: dt.datetime
     data: dict[str, Any]
+    request_id: str = ""  # the HTTP request that caused it, for the logs (boissipay.logs)

@@ -80,6 +80,9 @@ class OutboxEvent(models.Model):
         null=True, blank=True, help_text="When the in-process handlers had all applied it (set at once if none)."
     )
     dispatch_attempts = models.PositiveIntegerField(default=0)
+    request_id = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="The HTTP request that caused it (logs)."
+    )
     dispatch_after = models.DateTimeField(
         null=True, blank=True, help_text="A handler failed on it: the dispatcher tries again after this."
     )

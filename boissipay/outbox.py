@@ -8,6 +8,7 @@ import json
 
 from django.db import transaction
 
+from boissipay import logs
 from boissipay.events import DomainEvent, topic_for
 from boissipay.models import OutboxEvent
 
@@ -15,9 +16,9 @@ from boissipay.models import OutboxEvent
 # when no in-process handler is owed it.
 _RECORD = f"""
 INSERT INTO {OutboxEvent._meta.db_table} (id, topic, aggregate_type, aggregate_id, event_type, schema_version,
-    payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts)
+    payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts, request_id)
 VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s::jsonb, now(), 0, '',
-        CASE WHEN %s::boolean THEN NULL ELSE now() END, 0)
+        CASE WHEN %s::boolean THEN NULL ELSE now() END, 0, %s)
 RETURNING position
 """
 
@@ -41,6 +42,7 @@ def record(event: DomainEvent) -> int:
             event.version,
             json.dumps(event.payload()),
             local,
+            logs.request_id.get(),
         ],
     )
     return row[0]
@@ -63,15 +65,17 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
         "outbox_event_type": event_class.event_type,
         "outbox_version": event_class.version,
         "outbox_local": local,
+        "outbox_request_id": logs.request_id.get(),
     }
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {OutboxEvent._meta.db_table} (id, topic, aggregate_type, aggregate_id, event_type,
-                schema_version, payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts)
+                schema_version, payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts,
+                request_id)
             SELECT gen_random_uuid(), %(outbox_topic)s, %(outbox_aggregate_type)s, q.aggregate_id,
                    %(outbox_event_type)s, %(outbox_version)s, q.payload, now(), 0, '',
-                   CASE WHEN %(outbox_local)s THEN NULL ELSE now() END, 0
+                   CASE WHEN %(outbox_local)s THEN NULL ELSE now() END, 0, %(outbox_request_id)s
             FROM ({query}) AS q(aggregate_id, payload)
             RETURNING position
             """,

