@@ -34,5 +34,42 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "boissipay-web"
+# gunicorn's own lines as JSON too where the service logs JSON (LOG_FORMAT, as in
+# config.settings: json unless a local run).
+_local_run = os.environ.get("DEBUG") == "1" or os.environ.get("BOISSIPAY_ALLOW_DEV_SECRET") == "1"
+if os.environ.get("LOG_FORMAT", "plain" if _local_run else "json") == "json":
+    _json = {"()": "pythonjsonlogger.json.JsonFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}  # fmt: skip
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": _json},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
+    }
 # Django's own settings tell it that it sits behind a TLS proxy (BEHIND_TLS_PROXY).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Prometheus metrics shared by the workers (boissipay.metrics): each worker writes its
+# counters under PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. A folder of this
+# server's own when none is given, emptied at start; a dead worker's gauges are dropped.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="boissipay-metrics-")
+
+
+def on_starting(server):
+    import pathlib
+
+    for stale in pathlib.Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

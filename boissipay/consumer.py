@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from boissipay import bus, transport
+from boissipay import bus, metrics, transport
 from boissipay.events import EventMessage
 from boissipay.heartbeat import Heartbeat
 
@@ -64,6 +64,7 @@ class ContextConsumer:
                 try:
                     if bus.deliver(handler, message):
                         self.applied += 1
+                        metrics.CONSUMER_APPLIED.labels(self.context).inc()
                     break
                 except Exception as exc:
                     close_old_connections()
@@ -75,6 +76,7 @@ class ContextConsumer:
                             handler.name, message, error=repr(exc), attempts=attempt, partition=partition, offset=offset
                         )
                         self.dead_lettered += 1
+                        metrics.CONSUMER_DEAD_LETTERS.labels(self.context).inc()
                     else:
                         time.sleep(self.retry_delay * attempt)
 
@@ -101,7 +103,17 @@ class ContextConsumer:
                 count += 1
         if batches:
             self.consumer.commit()  # only now: every handler transaction above has committed
+        self._record_lag()
         return count
+
+    def _record_lag(self) -> None:
+        """How far behind the end of each assigned partition this consumer is (the
+        partition's high watermark, as the last fetch saw it, less our position)."""
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                lag = max(0, end - self.consumer.position(tp))
+                metrics.CONSUMER_LAG.labels(self.context, tp.topic, str(tp.partition)).set(lag)
 
     def run(self, *, stop: threading.Event | None = None) -> None:
         """Consume until `stop`. A fault of the broker or the database is logged and

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from boissipay import bus
+from boissipay import bus, metrics
 from boissipay.events import EventMessage
 from boissipay.heartbeat import Heartbeat
 
@@ -108,6 +108,7 @@ class EventDispatcher:
                     )
                     bus.dead_letter(handler_name, row.message, error=repr(error), attempts=attempts)
                     self.stats.dead_lettered += 1
+                    metrics.DISPATCH_DEAD_LETTERS.inc()
                     done.append(row.position)
                     cursor.execute(
                         "UPDATE boissipay_outboxevent SET dispatch_attempts = %s WHERE position = %s",
@@ -126,6 +127,7 @@ class EventDispatcher:
                 )
         self.stats.batches += 1
         self.stats.dispatched += len(rows) - len(retried)
+        metrics.DISPATCHED.inc(len(rows) - len(retried))
         self.stats.retried += len(retried)
         return len(rows)
 

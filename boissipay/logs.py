@@ -113,13 +113,14 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = request_id.set(new_request_id(request.headers.get("X-Request-ID")))
-        try:
-            response = self.get_response(request)
-            response["X-Request-ID"] = request_id.get()
-            return response
-        finally:
-            request_id.reset(token)
+        # Not reset on the way out: Django logs the response's status (django.request)
+        # after the middleware returns. The next request in this thread sets its own.
+        request.request_id = new_request_id(request.headers.get("X-Request-ID"))
+        request_id.set(request.request_id)
+        event_id.set("")
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
 
 
 def logging_config(*, level: str, json_lines: bool) -> dict:

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from boissipay import transport
+from boissipay import metrics, transport
 from boissipay.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -234,6 +234,9 @@ class OutboxRelay:
         self.mark(rows, published, errors)
         self.stats.published += len(published)
         self.stats.failed += len(errors)
+        metrics.RELAY_PUBLISHED.inc(len(published))
+        if errors:
+            metrics.RELAY_FAILURES.labels("message").inc(len(errors))
         if errors and not published:
             self.close()  # reconnect (and re-create topics) on the next batch
         return len(rows)
@@ -265,6 +268,7 @@ class OutboxRelay:
                 failures += 1
                 pause = backoff_seconds(min(failures, 6))
                 kind = "Kafka" if isinstance(exc, KafkaError | OSError) else "the database or the relay"
+                metrics.RELAY_FAILURES.labels("kafka" if kind == "Kafka" else "database").inc()
                 logger.warning("relay: %s failed (%r); backing off %.1f s (failure %d)", kind, exc, pause, failures)
                 self.close()
                 _forget_broken_connection()

@@ -62,6 +62,7 @@ if LOCAL_RUN:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # request metrics (boissipay.metrics)
     "boissipay.logs.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,7 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "boissipay.api.errors.ApiProblemMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
+    "axes.middleware.AxesMiddleware",  # it answers a locked-out login
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -162,7 +164,7 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and BEHIND_TLS_PROXY)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probed and scraped from inside
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if not DEBUG and BEHIND_TLS_PROXY else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -343,6 +345,20 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "billing@boissipay.example")
 # e-mail addresses are masked whoever logs them (boissipay.logs).
 LOG_FORMAT = env("LOG_FORMAT", "plain" if LOCAL_RUN else "json")
 LOGGING = logging_config(level=env("LOG_LEVEL", "INFO"), json_lines=LOG_FORMAT == "json")
+
+# --- Observability --------------------------------------------------------------------
+# /metrics (boissipay.metrics): Prometheus presents this bearer token; without one the
+# endpoint is closed, unless the network protects it (METRICS_ALLOW_UNAUTHENTICATED=1).
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOW_UNAUTHENTICATED = env_bool("METRICS_ALLOW_UNAUTHENTICATED", LOCAL_RUN)
+# Errors to Sentry when SENTRY_DSN is set, without personal data (boissipay.sentry).
+SENTRY_DSN = env("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = float(env("SENTRY_TRACES_SAMPLE_RATE", "0"))
+if SENTRY_DSN:
+    from boissipay.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
 
 # --- Production guard -------------------------------------------------------------------
 # With DEBUG off the service refuses to start on any development secret or default, and

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from boissipay.api import views as platform_views
 from boissipay.api.errors import api_not_found
+from boissipay.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/health", platform_views.health, name="health"),
     path("health/live", platform_views.live, name="health-live"),
     path("health/ready", platform_views.ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", platform_views.contract_documents, name="schema-index"),
     path("api/schema/<str:name>.yaml", platform_views.contract_document, name="schema-document"),
     path("api/schema/generated/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,4 +6,4 @@ class InvoicingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from invoicing import handlers  # noqa: F401  (registers the event handlers)
+        from invoicing import handlers, metrics  # noqa: F401  (registers the event handlers and metrics)

@@ -13,10 +13,12 @@ from django.db import connection
 
 from devtools.embedded.kafka import free_port
 from tests import eventkit, factories
+from tests.contracts.test_api import contract_body
 from tests.kernel.test_settings_and_docs import PRODUCTION
 from tests.test_run_local import ROOT, _healthy
 
 pytestmark = pytest.mark.slow
+METRICS_TOKEN = "metrics-token-" + "m" * 40
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def production_server(transactional_db, tmp_path):
         DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}",
         GUNICORN_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="2",
-        GUNICORN_ACCESS_LOG="",
+        METRICS_TOKEN=METRICS_TOKEN,
     )
     with open(tmp_path / "web.log", "w") as log:
         web = subprocess.Popen(
@@ -118,3 +120,49 @@ def test_production_settings_under_gunicorn_decide_a_purchase_and_answer_the_hea
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["kafka"].startswith("unreachable")
     assert ready.json()["status"] == "degraded"
+
+
+def test_production_logs_json_lines_with_request_ids_and_no_iban_nor_key_and_metrics_add_up_the_workers(
+    production_server, tmp_path
+):
+    customer = factories.customer()
+    _, key = factories.api_key("contracts:write", "operations:write")
+    headers = {"Authorization": f"Api-Key {key}"}
+    created = call(
+        "post",
+        f"{production_server}/api/v1/contracts",
+        json=contract_body(customer.pk, reference="CTR-LOGS-1", mandate={**contract_body(customer.pk)["mandate"]}),
+        headers={**headers, "Idempotency-Key": "logs-1", "X-Request-ID": "req-logs-1"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["X-Request-ID"] == "req-logs-1"
+    # A mandate refused (the IBAN in the body is wrong), a refused key, and some reads.
+    refused = call(
+        "post",
+        f"{production_server}/api/v1/contracts",
+        json=contract_body(customer.pk, reference="CTR-LOGS-2", mandate={**contract_body(customer.pk)["mandate"],
+                                                                          "iban": factories.IBAN[:-1] + "0", "reference": "UMR-LOGS-2"}),
+        headers={**headers, "Idempotency-Key": "logs-2", "X-Request-ID": "req-logs-2"},
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert (
+        call("get", f"{production_server}/api/v1/contracts", headers={"Authorization": "Api-Key bp_wrong"}).status_code
+        == 401
+    )
+    for _ in range(20):
+        assert call("get", f"{production_server}/health/live").status_code == 200
+
+    scraped = call("get", f"{production_server}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200
+    assert call("get", f"{production_server}/metrics").status_code == 401
+    from tests.kernel.test_observability import sample
+
+    # Both gunicorn workers' counts, whichever served the scrape (PROMETHEUS_MULTIPROC_DIR).
+    assert sample(scraped.text, "django_http_requests_total_by_method_total", method="GET") >= 21
+
+    log = (tmp_path / "web.log").read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line.get("request_id") == "req-logs-2" for line in lines), log  # the refused request's warning
+    assert factories.IBAN not in log and factories.IBAN[:-1] + "0" not in log
+    assert key not in log and "bp_wrong" not in log

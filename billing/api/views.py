@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from billing import selectors, services
 from billing.api import serializers as io
 from billing.errors import BillingErrorCode as Code
+from billing.metrics import OPERATIONS
 from billing.models import OperationStatus
 from boissipay.api.errors import problem
 from boissipay.api.idempotency import HEADER, idempotent
@@ -72,6 +73,7 @@ class OperationListView(APIView):
 
         def perform():
             operation = services.submit_operation(request=operation_request, customer_scope=request.user.customer_id)
+            OPERATIONS.labels(operation.type, operation.status, operation.reason_code or "").inc()
             body = io.operation_body(operation)
             if operation.status == OperationStatus.ACCEPTED:
                 return Response(body, status=status.HTTP_201_CREATED)

@@ -13,6 +13,7 @@ from boissipay.api.schema import page_of, problems
 from boissipay.errors import DomainError, NotFound
 from payments import selectors, services, signatures
 from payments.api import serializers as io
+from payments.metrics import WEBHOOK_SIGNATURE_FAILURES
 
 READ = "payments:read"
 
@@ -78,6 +79,7 @@ class PaymentWebhookView(APIView):
                 settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
             )
         except signatures.InvalidSignature as exc:
+            WEBHOOK_SIGNATURE_FAILURES.inc()
             raise DomainError("invalid_signature", str(exc), status_code=401) from exc
         try:
             data = loads_checked(body)

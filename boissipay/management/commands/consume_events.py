@@ -3,6 +3,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from boissipay import metrics
 from boissipay.consumer import ContextConsumer
 from boissipay.transport import CONTEXTS
 
@@ -13,8 +14,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--context", required=True, choices=CONTEXTS)
         parser.add_argument("--group-id", help="Default: boissipay.<context>.")
+        parser.add_argument(
+            "--metrics-port", type=int, help="Serve this process's Prometheus metrics here (default: METRICS_PORT)."
+        )
 
-    def handle(self, *args, context, group_id, **options):
+    def handle(self, *args, metrics_port, context, group_id, **options):
+        metrics.serve_process_metrics(metrics_port)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

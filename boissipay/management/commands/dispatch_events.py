@@ -3,6 +3,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from boissipay import metrics
 from boissipay.dispatcher import EventDispatcher
 
 
@@ -15,8 +16,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Deliver what is due, then exit.")
         parser.add_argument("--batch-size", type=int)
+        parser.add_argument(
+            "--metrics-port", type=int, help="Serve this process's Prometheus metrics here (default: METRICS_PORT)."
+        )
 
-    def handle(self, *args, once, batch_size, **options):
+    def handle(self, *args, metrics_port, once, batch_size, **options):
+        metrics.serve_process_metrics(metrics_port)
         dispatcher = EventDispatcher(batch_size=batch_size)
         if once:
             stats = dispatcher.drain()
