@@ -137,13 +137,13 @@ def test_production_logs_json_lines_with_request_ids_and_no_iban_nor_key_and_met
     assert created.status_code == 201, created.text
     assert created.headers["X-Request-ID"] == "req-logs-1"
     # A mandate refused (the IBAN in the body is wrong), a refused key, and some reads.
+    wrong_iban = {**contract_body(customer.pk)["mandate"], "iban": factories.IBAN[:-1] + "0", "reference": "UMR-LOGS-2"}
     refused = call(
         "post",
         f"{production_server}/api/v1/contracts",
-        json=contract_body(customer.pk, reference="CTR-LOGS-2", mandate={**contract_body(customer.pk)["mandate"],
-                                                                          "iban": factories.IBAN[:-1] + "0", "reference": "UMR-LOGS-2"}),
+        json=contract_body(customer.pk, reference="CTR-LOGS-2", mandate=wrong_iban),
         headers={**headers, "Idempotency-Key": "logs-2", "X-Request-ID": "req-logs-2"},
-    )  # fmt: skip
+    )
     assert refused.status_code == 400
     assert (
         call("get", f"{production_server}/api/v1/contracts", headers={"Authorization": "Api-Key bp_wrong"}).status_code
