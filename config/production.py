@@ -26,6 +26,8 @@ def production_problems(settings: dict, environ: dict) -> list[str]:
         problems.append("DATABASE_URL is not set (the embedded PostgreSQL is for local runs only)")
     if not settings["KAFKA_BOOTSTRAP_SERVERS"]:
         problems.append("KAFKA_BOOTSTRAP_SERVERS is not set (the embedded broker is for local runs only)")
+    if settings["CELERY_BROKER_URL"].startswith("filesystem://"):
+        problems.append("CELERY_BROKER_URL is not set (the local folder transport is for local runs only): name Redis")
     secret_key = settings["SECRET_KEY"]
     if not secret_key or secret_key == DEV_SECRET_KEY:
         problems.append("SECRET_KEY is missing or is the development key: set a random one")
@@ -34,6 +36,8 @@ def production_problems(settings: dict, environ: dict) -> list[str]:
             f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters or not random: "
             "generate one (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
+    if DEV_SECRET_KEY in settings.get("SECRET_KEY_FALLBACKS", []):
+        problems.append("SECRET_KEY_FALLBACKS holds the development key: remove it")
     webhook_secret = settings["PAYMENTS_WEBHOOK_SECRET"]
     if not webhook_secret or webhook_secret == DEV_WEBHOOK_SECRET:
         problems.append(

@@ -30,6 +30,8 @@ LOCAL_DIR = Path(env("BOISSIPAY_LOCAL_DIR", str(BASE_DIR / ".local")))
 DEBUG = env_bool("DEBUG", False)
 # Development values are refused with DEBUG off (see the production guard at the end).
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+# Keys being rotated out (docs/deploy.md): sessions and signed links made with them stay valid.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # Where this service's web process is reached: `make run` serves there, and what tells
 # others how to reach us (the payment provider's webhook) derives from it.
 BASE_URL = env("BOISSIPAY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -56,6 +56,7 @@ PRODUCTION = {
     "DEBUG": "0",
     "DATABASE_URL": _database_url(),
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",  # the machine's Redis, as in production
     "BOISSIPAY_ALLOW_DEV_SECRET": None,
     "SECRET_KEY": "Hq7-vN2pX9rT4wLz8bC1mK6sD3fG0jY5aE_uR-tW2qZ7xV4nB8cM1kP6lS9dF3hJ",
     "PAYMENTS_WEBHOOK_SECRET": "whsec_" + "p" * 32,
@@ -89,6 +90,7 @@ def test_production_settings_start_when_every_secret_and_setting_is_a_real_one()
         ({"EMAIL_HOST": None}, "EMAIL_HOST is not set"),
         ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
         ({"KAFKA_BOOTSTRAP_SERVERS": None}, "KAFKA_BOOTSTRAP_SERVERS is not set"),
+        ({"CELERY_BROKER_URL": None}, "CELERY_BROKER_URL is not set"),
     ],
 )
 def test_production_settings_refuse_a_development_secret_or_default(change, said):
@@ -339,7 +341,7 @@ def test_check_deploy_finds_nothing_in_production_settings_behind_a_tls_proxy():
         BEHIND_TLS_PROXY="1",
     )
     assert checked.returncode == 0, checked.stderr[-3000:]
-    assert "True 31536000 ['^health/']" in checked.stdout
+    assert "True 31536000 ['^health/', '^metrics$']" in checked.stdout
 
 
 @pytest.mark.parametrize("secret", ["k" * 60, "django-insecure-" + "abcdefghij" * 5, "Ab3$" * 10])
