@@ -11,13 +11,14 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import sql
 from billing.errors import BillingErrorCode, ReasonCode
-from billing.events import OperationRejected, PurchaseAccepted, RefundAccepted
+from billing.events import BalanceState, OperationRejected, OperationState, PurchaseAccepted, RefundAccepted
 from billing.models import (
     ContractAccount,
     Operation,
@@ -96,7 +97,9 @@ def price(orders: tuple[Order, ...]) -> Pricing:
                 }
             )
         documents.append({"reference": order.reference, "items": items})
-    breakdown = [{"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())]
+    breakdown: list[dict[str, Any]] = [
+        {"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())
+    ]
     excl = sum(line["base"] for line in breakdown)
     vat = sum(line["vat"] for line in breakdown)
     return Pricing(amount_excl_tax=excl, vat_amount=vat, amount=excl + vat, vat_breakdown=breakdown, orders=documents)
@@ -206,6 +209,7 @@ def submit_operation(*, request: OperationRequest, customer_scope: uuid.UUID | s
             sql.insert_operation(operation)
             outbox.record(OperationRejected(contract_id=request.contract_id, operation=operation_state(operation)))
             return operation
+        assert account is not None  # an unknown contract is always refused
         return _accept(operation, account, purchase)
 
 
@@ -226,7 +230,9 @@ def _refuse_out_of_scope(request: OperationRequest, pricing: Pricing, customer_s
     operation = _new_operation(request, pricing, None, customer_scope)
     operation.id = attempt.id
     operation.status = OperationStatus.REJECTED
-    operation.reason_code, operation.reason_detail = purchase_refusal(None, request, pricing.amount, business_today())
+    refusal = purchase_refusal(None, request, pricing.amount, business_today())
+    assert refusal is not None  # no account: always refused
+    operation.reason_code, operation.reason_detail = refusal
     return operation
 
 
@@ -292,7 +298,7 @@ def _accept(operation: Operation, account: sql.LockedAccount, purchase: Operatio
     return operation
 
 
-def operation_state(operation: Operation) -> dict:
+def operation_state(operation: Operation) -> OperationState:
     return {
         "operation_id": str(operation.id),
         "contract_id": str(operation.contract_id),
@@ -316,7 +322,7 @@ def operation_state(operation: Operation) -> dict:
     }
 
 
-def balance_state(account: ContractAccount | sql.LockedAccount) -> dict:
+def balance_state(account: ContractAccount | sql.LockedAccount) -> BalanceState:
     return {
         "credit_limit": account.credit_limit,
         "outstanding": account.outstanding,

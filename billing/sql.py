@@ -5,7 +5,9 @@ what they mean."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 
 from billing.models import Balance, ContractAccount, Operation
@@ -59,16 +61,16 @@ class LockedAccount(Balance):
     """A contract's account row, locked until the deciding transaction ends: what the
     acceptance rules read (the same attributes as ContractAccount)."""
 
-    contract_id: object
+    contract_id: uuid.UUID
     reference: str
-    customer_id: object
+    customer_id: uuid.UUID
     currency: str
     credit_limit: int
-    starts_on: object
-    ends_on: object
+    starts_on: dt.date
+    ends_on: dt.date | None
     status: str
     mandate_status: str
-    mandate_expires_on: object
+    mandate_expires_on: dt.date | None
     subscriber_refs: list
     unbilled: int
     invoiced_unpaid: int

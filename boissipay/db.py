@@ -39,5 +39,6 @@ def _cursor():
     raw = wrapper.connection
     cursor = getattr(wrapper, "_boissipay_cursor", None)
     if cursor is None or cursor.connection is not raw or cursor.closed:
-        cursor = wrapper._boissipay_cursor = psycopg.Cursor(raw)
+        cursor = psycopg.Cursor(raw)
+        wrapper._boissipay_cursor = cursor  # type: ignore[attr-defined]  # one per connection
     return wrapper, cursor

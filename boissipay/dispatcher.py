@@ -141,7 +141,7 @@ class EventDispatcher:
             if len(run) == 1:
                 logger.exception("in-process handler %s failed on event %s", handler.name, run[0].message.id)
                 return {run[0].position: (handler.name, exc)}
-        failures = {}
+        failures: dict[int, tuple[str, BaseException]] = {}
         for row in run:
             try:
                 bus.deliver_batch(handler, [row.message])

@@ -64,6 +64,6 @@ class EventMessage:
     version: int
     source: str
     aggregate_id: str
-    occurred_at: dt.datetime
+    occurred_at: dt.datetime | None  # None only for an undecodable Kafka record, dead-lettered
     data: dict[str, Any]
     request_id: str = ""  # the HTTP request that caused it, for the logs (boissipay.logs)

@@ -93,7 +93,8 @@ def processes() -> tuple[list[dict], list[dict]]:
     now = timezone.now()
     Row.objects.filter(beat_at__lt=now - dt.timedelta(days=1)).delete()
     stale = now - dt.timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
-    beating, stopped = [], []
+    beating: list[dict] = []
+    stopped: list[dict] = []
     for row in Row.objects.all():
         entry = {"process": row.name, "kind": row.kind, "last_beat": row.beat_at.isoformat()}
         (stopped if row.beat_at < stale else beating).append(entry)

@@ -95,7 +95,7 @@ def new_request_id(offered: str | None) -> str:
 
 
 @contextlib.contextmanager
-def handling(*, event: str = "", request: str = ""):
+def handling(*, event: object = "", request: str = ""):
     """Within: records carry this event id and request id (a handler applying an event)."""
     event_token = event_id.set(str(event))
     request_token = request_id.set(str(request or ""))

@@ -9,7 +9,8 @@ from django.core.mail.backends import filebased
 
 class PrivateFileEmailBackend(filebased.EmailBackend):
     def __init__(self, *args, file_path=None, **kwargs):
-        super().__init__(*args, file_path=file_path, **kwargs)
+        kwargs["file_path"] = file_path
+        super().__init__(*args, **kwargs)
         os.chmod(self.file_path, 0o700)
 
     def open(self):

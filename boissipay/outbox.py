@@ -45,6 +45,7 @@ def record(event: DomainEvent) -> int:
             logs.request_id.get(),
         ],
     )
+    assert row is not None  # INSERT ... RETURNING gives its row
     return row[0]
 
 

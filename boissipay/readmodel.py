@@ -10,14 +10,14 @@ def keep_newest(model: type[models.Model], *, pk, version_field: str, fields: di
     Returns whether the row changed. The row is locked while compared, and a concurrent
     creation (another delivery path) is absorbed."""
     with transaction.atomic():
-        current = model.objects.select_for_update().filter(pk=pk).first()
+        current = model._default_manager.select_for_update().filter(pk=pk).first()
         if current is None:
             try:
                 with transaction.atomic():
-                    model.objects.create(pk=pk, **fields)
+                    model._default_manager.create(pk=pk, **fields)
                 return True
             except IntegrityError:  # created concurrently by another delivery path
-                current = model.objects.select_for_update().get(pk=pk)
+                current = model._default_manager.select_for_update().get(pk=pk)
         if getattr(current, version_field) >= fields[version_field]:
             return False
         for name, value in fields.items():

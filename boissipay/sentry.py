@@ -27,7 +27,7 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def before_send(event: dict, hint: dict) -> dict:
+def before_send(event: Any, hint: dict[str, Any]) -> Any:
     event.pop("user", None)
     request = event.get("request")
     if isinstance(request, dict):

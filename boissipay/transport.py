@@ -9,6 +9,7 @@ import json
 import uuid
 from functools import cache, lru_cache
 from importlib import import_module
+from typing import Any, Protocol, cast
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
@@ -21,7 +22,6 @@ from kafka.partitioner import DefaultPartitioner, murmur2
 
 from boissipay.events import EventMessage, topic_for
 from boissipay.kafka_config import client_options
-from boissipay.models import OutboxEvent
 
 CONTEXTS = ("contracts", "billing", "invoicing", "payments")
 ALL_TOPICS = tuple(topic_for(context) for context in CONTEXTS)
@@ -132,7 +132,28 @@ def _cloudevent_time(occurred_at: dt.datetime) -> bytes:
     return text.encode()
 
 
-def encode_record(row: OutboxEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+class OutboxRecord(Protocol):
+    """What `encode_record` reads: an OutboxEvent, or the relay's claimed row."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def aggregate_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def payload(self) -> Any: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def request_id(self) -> str: ...
+
+
+def encode_record(row: OutboxRecord) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """The outbox row (or a relay's claimed row) as a CloudEvents binary-mode Kafka record:
     key, value and headers, built directly. The headers are the ones, in the order, that
     cloudevents' `to_binary` writes; the CloudEvent object itself costs more than the send.
@@ -156,7 +177,7 @@ def encode_record(row: OutboxEvent) -> tuple[bytes, bytes, list[tuple[str, bytes
     return key, value, headers
 
 
-def encode(row: OutboxEvent) -> KafkaMessage:
+def encode(row: OutboxRecord) -> KafkaMessage:
     """The outbox row as a CloudEvents binary-mode Kafka message."""
     key, value, headers = encode_record(row)
     return KafkaMessage(headers=dict(headers), key=key, value=value)
@@ -179,7 +200,7 @@ def decode(headers: list[tuple[str, bytes]], key: bytes | None, value: bytes) ->
         source=event.get_source(),
         aggregate_id=event.get_subject() or "",
         occurred_at=occurred,
-        data=data,
+        data=cast(dict[str, Any], data),
         request_id=str(event.get_extension("requestid") or ""),
     )
 

@@ -30,7 +30,7 @@ from boissipay.errors import DomainError, NotFound
 from boissipay.readmodel import keep_newest
 from boissipay.sepa_calendar import debit_date
 from invoicing import documents
-from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent
+from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent, InvoiceState
 from invoicing.models import (
     BillableOperation,
     BillingRun,
@@ -521,7 +521,8 @@ def _send_later(invoice_ids: list[str]) -> None:
     send_invoices.delay(invoice_ids)
 
 
-def invoice_state(invoice: Invoice) -> dict:
+def invoice_state(invoice: Invoice) -> InvoiceState:
+    assert invoice.number is not None, "only issued (numbered) invoices are published"
     return {
         "invoice_id": str(invoice.pk),
         "number": invoice.number,
@@ -575,7 +576,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         for line in invoice_lines(invoice)
     )
     return documents.InvoiceDocument(
-        number=invoice.number,
+        number=invoice.number or "",  # a draft has no number yet
         kind=invoice.kind,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,

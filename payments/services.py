@@ -35,7 +35,7 @@ def record_payment_items(*, operations: list[dict]) -> None:
     """Record the pending payment item of each accepted operation (billing's event
     payloads), in one statement; an operation already recorded changes nothing (the
     unique operation id makes it so). A refund's item is negative."""
-    columns = [[], [], [], [], [], []]
+    columns: list[list] = [[], [], [], [], [], []]
     for operation in operations:
         signed = -operation["amount"] if operation["type"] == "refund" else operation["amount"]
         values = (
