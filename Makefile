@@ -33,9 +33,13 @@ run: install
 	DEBUG=1 $(BIN)/python manage.py bootstrap_local
 	DEBUG=1 $(BIN)/python manage.py run_local
 
-## test: install, lint (ruff, import-linter), run the suite under shifted clocks, then the whole suite, on real PostgreSQL and Kafka
-test: install lint test-dates
-	$(BIN)/pytest
+# Branch coverage of the production packages (pyproject.toml), measured at 89.8% when the
+# floor was set (issue 14): the run fails under it.
+COVERAGE_FLOOR ?= 89
+
+## test: install, lint (ruff, import-linter), types (mypy), dependency audit, the suite under shifted clocks, then the whole suite with coverage, on real PostgreSQL and Kafka
+test: install lint check-types audit test-dates
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## test-dates: the suite (less the slow fault tests) at 31 December 23:59 Paris of next year and on 29 February 2028
 test-dates: install
@@ -46,6 +50,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/lint-imports --no-cache
+
+## check-types: mypy with django-stubs over the kernel and the contexts' services, selectors and handlers
+# (the Django plugin loads the settings: a local run's, without connecting to any database)
+check-types: install
+	DEBUG=1 DATABASE_URL=postgres://mypy@127.0.0.1:1/mypy $(BIN)/mypy
+
+## audit: the pinned requirements against known vulnerabilities (pip-audit; offline against a PyPA snapshot when unreachable)
+audit: install
+	$(BIN)/python -m devtools.audit
 
 ## lock: pin requirements/*.in into requirements/*.txt with hashes (after editing a .in file)
 lock: install
