@@ -78,9 +78,7 @@ def affected(version: str, advisory: dict) -> bool:
             at_version = Version(at)
             if kind == "introduced" and mine >= at_version:
                 inside = True
-            elif kind == "fixed" and mine >= at_version:
-                inside = False
-            elif kind == "last_affected" and mine > at_version:
+            elif (kind == "fixed" and mine >= at_version) or (kind == "last_affected" and mine > at_version):
                 inside = False
         if inside:
             return True
