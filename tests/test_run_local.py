@@ -22,6 +22,7 @@ from boissipay.models import Heartbeat
 from devtools.embedded.kafka import free_port
 from devtools.management.commands.run_local import local_processes
 from tests import eventkit, factories
+from tests.kernel.test_observability import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,6 +129,11 @@ def test_the_local_run_serves_60_concurrent_purchases_restarts_a_dead_child_and_
         )
         ready = requests.get(f"{base_url}/health/ready", timeout=30).json()
         assert kinds <= {process["kind"] for process in ready["processes"]["beating"]}, ready
+
+        # Metrics, open on a local run: the 60 decisions counted across both web workers.
+        metrics = requests.get(f"{base_url}/metrics", timeout=30).text
+        assert sample(metrics, "boissipay_operations_total", type="purchase", status="accepted") == 60
+        assert "boissipay_outbox_backlog" in metrics
 
         # Flower, started from the Procfile too, sees the worker (task events on).
         flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
