@@ -95,10 +95,11 @@ def event_dispatcher(transactional_db):
     from boissipay.dispatcher import EventDispatcher
 
     stop = threading.Event()
+    dispatcher = EventDispatcher()  # reads its settings here, not in the thread while a test changes them
 
     def dispatch():
         try:
-            EventDispatcher().run(stop=stop)
+            dispatcher.run(stop=stop)
         finally:
             connection.close()
 
