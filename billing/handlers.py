@@ -6,7 +6,7 @@ from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing.events import InvoiceSent
-from payments.events import PaymentSucceeded
+from payments.events import PaymentRefunded, PaymentReturned, PaymentSucceeded
 
 CONTEXT = "billing"
 
@@ -32,3 +32,11 @@ def release_paid_invoice(message: EventMessage) -> None:
     """A collected invoice is paid: its amount leaves the outstanding balance."""
     payment = message.data["payment"]
     services.mark_invoice_paid(contract_id=payment["contract_id"], invoice_id=payment["invoice_id"])
+
+
+@handles(PaymentReturned.event_type, PaymentRefunded.event_type, context=CONTEXT)
+def reopen_returned_invoice(message: EventMessage) -> None:
+    """A collected debit came back: its amount is outstanding again (the credit it freed
+    is taken back), whatever follows (a new attempt, or suspension)."""
+    payment = message.data["payment"]
+    services.reopen_invoice(contract_id=payment["contract_id"], invoice_id=payment["invoice_id"])

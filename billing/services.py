@@ -389,7 +389,20 @@ def mark_invoice_paid(*, contract_id, invoice_id) -> int:
     )
 
 
-def _settle(contract_id, operations, *, to: str, invoice_id=None) -> int:
+def reopen_invoice(*, contract_id, invoice_id) -> int:
+    """The invoice's collection came back after it succeeded (returned or refunded): its
+    operations are invoiced and unpaid again, and their amount is back in the outstanding
+    balance, taking that much credit again. The reverse of `mark_invoice_paid`; a
+    repeated event changes nothing. Returns how many operations were reopened."""
+    return _settle(
+        contract_id,
+        Operation.objects.filter(invoice_id=invoice_id, settlement=Settlement.PAID),
+        to=Settlement.INVOICED,
+        reopening=True,
+    )
+
+
+def _settle(contract_id, operations, *, to: str, invoice_id=None, reopening: bool = False) -> int:
     """Move the contract's `operations` one step on their way to being paid, and their
     amount out of the balance bucket they leave (into the next one, if any)."""
     with transaction.atomic():
@@ -401,7 +414,9 @@ def _settle(contract_id, operations, *, to: str, invoice_id=None) -> int:
         Operation.objects.filter(pk__in=[op.pk for op in moving]).update(**changes)
         if account is not None:
             amount = sum(op.signed_amount for op in moving)
-            if to == Settlement.INVOICED:
+            if reopening:
+                account.invoiced_unpaid += amount
+            elif to == Settlement.INVOICED:
                 account.unbilled -= amount
                 account.invoiced_unpaid += amount
             else:

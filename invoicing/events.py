@@ -64,4 +64,12 @@ class InvoiceFailed(InvoiceEvent):
     reason: str
 
 
-ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed)
+@dataclass(frozen=True, kw_only=True)
+class InvoiceReopened(InvoiceEvent):
+    """It was paid, and the payment came back (a debit returned or refunded): unpaid again."""
+
+    event_type: ClassVar[str] = "invoicing.invoice.reopened"
+    reason: str
+
+
+ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed, InvoiceReopened)

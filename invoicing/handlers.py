@@ -5,7 +5,7 @@ from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing import services
-from payments.events import PaymentFailed, PaymentSucceeded
+from payments.events import PaymentFailed, PaymentRefunded, PaymentReturned, PaymentSucceeded
 
 CONTEXT = "invoicing"
 
@@ -33,3 +33,10 @@ def invoice_failed(message: EventMessage) -> None:
     if message.data["final"]:
         payment = message.data["payment"]
         services.mark_invoice_failed(invoice_id=payment["invoice_id"], reason=payment["failure_reason"])
+
+
+@handles(PaymentReturned.event_type, PaymentRefunded.event_type, context=CONTEXT)
+def invoice_reopened(message: EventMessage) -> None:
+    """A collected debit came back: the invoice is unpaid again."""
+    payment = message.data["payment"]
+    services.mark_invoice_unpaid(invoice_id=payment["invoice_id"], reason=message.data["reason"])

@@ -30,7 +30,7 @@ from boissipay.errors import DomainError, NotFound
 from boissipay.readmodel import keep_newest
 from boissipay.sepa_calendar import debit_date
 from invoicing import documents
-from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceSent, InvoiceState
+from invoicing.events import InvoiceFailed, InvoiceIssued, InvoicePaid, InvoiceReopened, InvoiceSent, InvoiceState
 from invoicing.models import (
     BillableOperation,
     BillingRun,
@@ -706,6 +706,20 @@ def mark_invoice_paid(*, invoice_id) -> bool:
         invoice.paid_at = timezone.now()
         invoice.save(update_fields=["status", "paid_at"])
         outbox.record(InvoicePaid(contract_id=invoice.contract_id, invoice=invoice_state(invoice)))
+        return True
+
+
+def mark_invoice_unpaid(*, invoice_id, reason: str) -> bool:
+    """Its collection came back after it succeeded (a return or a refund): sent and unpaid
+    again, awaiting the next attempt or staff. Returns False when nothing changed."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+        if invoice is None or invoice.status != InvoiceStatus.PAID:
+            return False
+        invoice.status = InvoiceStatus.SENT
+        invoice.paid_at = None
+        invoice.save(update_fields=["status", "paid_at"])
+        outbox.record(InvoiceReopened(contract_id=invoice.contract_id, invoice=invoice_state(invoice), reason=reason))
         return True
 
 

@@ -5,12 +5,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
+from django.urls import path
 
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import services
-from payments.models import Payment, PaymentItem, PaymentLog
+from payments.bank_files import InvalidBankFile
+from payments.models import BankEntryOutcome, BankFile, BankFileEntry, Payment, PaymentItem, PaymentLog
 
 
 class LogInline(admin.TabularInline):
@@ -107,3 +109,61 @@ class PaymentItemAdmin(ReadOnlyModelAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, item):
         return format_money(item.amount, item.currency)
+
+
+class BankFileEntryInline(admin.TabularInline):
+    model = BankFileEntry
+    extra = 0
+    can_delete = False
+    fields = ["end_to_end_id", "kind", "reason_code", "amount", "currency", "outcome", "detail", "payment"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class BankFileForm(forms.Form):
+    file = forms.FileField(help_text="pain.002.001.11 or camt.054.001.08, as the bank sent it.")
+
+
+@admin.register(BankFile)
+class BankFileAdmin(ReadOnlyModelAdmin):
+    """The bank's files, each with its entries and what became of them; "Import a bank
+    file" applies a new one (the same as `manage.py import_bank_file`)."""
+
+    list_display = ["imported_at", "kind", "message_id", "file_name", "entries_count", "imported_by"]
+    list_filter = ["kind"]
+    search_fields = ["message_id", "file_name", "=sha256", "entries__end_to_end_id"]
+    inlines = [BankFileEntryInline]
+
+    def get_urls(self):
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="payments_bankfile_upload")
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request):
+        if not request.user.has_perm("payments.add_bankfile"):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = BankFileForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = services.import_bank_file(
+                    content=upload.read(), file_name=upload.name, imported_by=request.user.get_username()
+                )
+            except InvalidBankFile as exc:
+                form.add_error("file", f"{exc} Nothing was applied.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a bank file",
+            "form": form,
+            "report": report,
+            "counts": [(o.label, report.counts[o.value]) for o in BankEntryOutcome] if report else [],
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/payments/bank_file_upload.html", context)

@@ -21,7 +21,7 @@ class PaymentState(TypedDict):
     currency: str
     original_due_date: str
     due_date: str
-    status: str  # pending | submitted | succeeded | failed
+    status: str  # pending | submitted | succeeded | failed | returned | refunded
     gateway: str
     attempts: int
     mandate_reference: str
@@ -62,4 +62,26 @@ class PaymentFailed(PaymentEvent):
     retry_on: str | None
 
 
-ALL_EVENTS = (PaymentScheduled, PaymentSubmitted, PaymentSucceeded, PaymentFailed)
+@dataclass(frozen=True, kw_only=True)
+class PaymentReturned(PaymentEvent):
+    """A debit that had succeeded came back (the debtor's bank returned it): the invoice is
+    unpaid again and its amount back in the outstanding balance. `retry_on`: presented
+    again then; else (`suspend`) the contract is suspended."""
+
+    event_type: ClassVar[str] = "payments.payment.returned"
+    reason_code: str
+    reason: str
+    suspend: bool
+    new_mandate: bool
+    credit_control: bool
+    retry_on: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRefunded(PaymentReturned):
+    """Like a return, at the debtor's own request to their bank (MD06, up to 8 weeks)."""
+
+    event_type: ClassVar[str] = "payments.payment.refunded"
+
+
+ALL_EVENTS = (PaymentScheduled, PaymentSubmitted, PaymentSucceeded, PaymentFailed, PaymentReturned, PaymentRefunded)

@@ -39,6 +39,10 @@ class PaymentStatus(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # After it succeeded, the debit came back: returned by the debtor's bank (closed
+    # account, no mandate...), or refunded at the debtor's request (MD06, up to 8 weeks).
+    RETURNED = "returned", "Returned"
+    REFUNDED = "refunded", "Refunded"
 
 
 class Payment(models.Model):
@@ -62,6 +66,10 @@ class Payment(models.Model):
     sequence_type = models.CharField(max_length=4, blank=True, default="", help_text="SEPA FRST or RCUR")
     provider_reference = models.CharField(max_length=100, blank=True, default="", db_index=True)
     failure_reason = models.CharField(max_length=500, blank=True, default="")
+    reason_code = models.CharField(
+        max_length=4, blank=True, default="", help_text="The bank's ISO 20022 reason code of the last reject or return."
+    )
+    returned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -94,3 +102,60 @@ class PaymentLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+
+class BankFileKind(models.TextChoices):
+    STATUS_REPORT = "pain.002", "pain.002 status report (rejects before settlement)"
+    NOTIFICATION = "camt.054", "camt.054 debit/credit notification (settlements, returns, refunds)"
+
+
+class BankFile(models.Model):
+    """A file the bank sent (pain.002, camt.054), imported once: the same file again is
+    recognised by its SHA-256 and applies nothing."""
+
+    id = models.BigAutoField(primary_key=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=BankFileKind.choices)
+    message_id = models.CharField(max_length=35, help_text="The bank's message id (GrpHdr/MsgId).")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    imported_by = models.CharField(max_length=150, help_text="Who imported it: a staff user, or a command.")
+    imported_at = models.DateTimeField(db_default=Now(), editable=False)
+    entries_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id}"
+
+
+class BankEntryOutcome(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    ALREADY_APPLIED = "already", "Already applied"
+    IGNORED = "ignored", "Ignored (the payment was not awaiting it)"
+    UNKNOWN = "unknown", "Unknown end-to-end id"
+    REFUSED = "refused", "Refused (amount or currency differs)"
+
+
+class BankFileEntry(models.Model):
+    """One transaction of a bank file and what became of it. Every entry is kept, an
+    unknown end-to-end id included: reported, never dropped."""
+
+    id = models.BigAutoField(primary_key=True)
+    bank_file = models.ForeignKey(BankFile, on_delete=models.PROTECT, related_name="entries")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="bank_entries")
+    end_to_end_id = models.CharField(max_length=35)
+    kind = models.CharField(max_length=10, help_text="rejected, settled, returned or refunded")
+    reason_code = models.CharField(max_length=4, blank=True, default="")
+    amount = models.BigIntegerField(null=True, blank=True, help_text="Minor units.")
+    currency = models.CharField(max_length=3, blank=True, default="")
+    bank_reference = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=8, choices=BankEntryOutcome.choices)
+    detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["bank_file", "id"]
+        verbose_name_plural = "bank file entries"
+
+    def __str__(self) -> str:
+        return f"{self.end_to_end_id} {self.kind} {self.reason_code}: {self.outcome}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,11 +23,110 @@ from boissipay.clock import business_today
 from boissipay.errors import DomainError, NotFound
 from boissipay.sepa_calendar import debit_date, submission_horizon
 from contracts.published import current_debtor_account
-from payments.events import PaymentFailed, PaymentScheduled, PaymentSubmitted, PaymentSucceeded
+from payments.events import (
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentReturned,
+    PaymentScheduled,
+    PaymentSubmitted,
+    PaymentSucceeded,
+)
 from payments.gateways import Debit, gateway_named
-from payments.models import Payment, PaymentItem, PaymentItemStatus, PaymentLog, PaymentStatus
+from payments.models import (
+    BankEntryOutcome,
+    BankFile,
+    BankFileEntry,
+    Payment,
+    PaymentItem,
+    PaymentItemStatus,
+    PaymentLog,
+    PaymentStatus,
+)
 
 logger = logging.getLogger(__name__)
+
+
+# --- what a reject or a return means (SEPA R-transactions) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasonPolicy:
+    """What a bank's reason code means, in French and English, and what follows it: a new
+    attempt (`retry`), or the contract suspended at once (`suspend`), asking the customer
+    for a new mandate (`new_mandate`) or telling credit control (`credit_control`)."""
+
+    fr: str
+    en: str
+    retry: bool
+    suspend: bool
+    new_mandate: bool = False
+    credit_control: bool = False
+
+
+# The one table of reason codes (ISO 20022 ExternalStatusReason1Code / ExternalReturnReason1Code
+# as the EPC's SEPA Direct Debit rulebook uses them). A code not listed is taken at its
+# most cautious: no retry, contract suspended, credit control told.
+REASON_POLICIES: dict[str, ReasonPolicy] = {
+    "AC01": ReasonPolicy("IBAN du débiteur incorrect", "Incorrect account number", False, True, new_mandate=True),
+    "AC04": ReasonPolicy("Compte clôturé", "Closed account number", False, True, new_mandate=True),
+    "AC06": ReasonPolicy("Compte bloqué", "Blocked account", False, True, new_mandate=True),
+    "AC13": ReasonPolicy(
+        "Compte d'un consommateur", "Debtor account is a consumer account", False, True, new_mandate=True
+    ),
+    "AG01": ReasonPolicy(
+        "Opération interdite sur ce compte", "Transaction forbidden on this account", False, True, new_mandate=True
+    ),
+    "AG02": ReasonPolicy("Code opération invalide", "Invalid bank operation code", True, False),
+    "AM04": ReasonPolicy("Provision insuffisante", "Insufficient funds", True, False),
+    "AM05": ReasonPolicy("Opération en double", "Duplication", False, False, credit_control=True),
+    "BE05": ReasonPolicy("Créancier non reconnu", "Unrecognised initiating party", False, False, credit_control=True),
+    "CNOR": ReasonPolicy("Banque du créancier non joignable", "Creditor bank is not registered", True, False),
+    "DNOR": ReasonPolicy(
+        "Banque du débiteur non joignable", "Debtor bank is not registered", False, True, new_mandate=True
+    ),
+    "FF01": ReasonPolicy("Format de fichier invalide", "Invalid file format", True, False),
+    "MD01": ReasonPolicy("Absence de mandat", "No mandate", False, True, new_mandate=True),
+    "MD02": ReasonPolicy(
+        "Mandat incomplet ou incorrect", "Missing or incorrect mandate information", False, True, new_mandate=True
+    ),
+    "MD06": ReasonPolicy(
+        "Remboursement demandé par le débiteur", "Refund requested by the debtor", False, True, credit_control=True
+    ),
+    "MD07": ReasonPolicy("Débiteur décédé", "Debtor deceased", False, True, new_mandate=True, credit_control=True),
+    "MS02": ReasonPolicy("Refus du débiteur", "Refused by the debtor", False, True, credit_control=True),
+    "MS03": ReasonPolicy("Raison non communiquée par la banque", "Reason not specified by the bank", True, False),
+    "RC01": ReasonPolicy("BIC incorrect", "Bank identifier incorrect", False, True, new_mandate=True),
+    "RR01": ReasonPolicy(
+        "Identification du débiteur manquante",
+        "Missing debtor account or identification",
+        False,
+        True,
+        new_mandate=True,
+    ),
+    "RR02": ReasonPolicy(
+        "Nom ou adresse du débiteur manquant", "Missing debtor name or address", False, True, new_mandate=True
+    ),
+    "RR03": ReasonPolicy("Nom ou adresse du créancier manquant", "Missing creditor name or address", True, False),
+    "RR04": ReasonPolicy("Raison réglementaire", "Regulatory reason", False, True, credit_control=True),
+    "SL01": ReasonPolicy(
+        "Service spécifique de la banque du débiteur",
+        "Specific service of the debtor's bank",
+        False,
+        True,
+        credit_control=True,
+    ),
+}
+UNKNOWN_REASON = ReasonPolicy("Motif inconnu", "Unknown reason", False, True, credit_control=True)
+
+
+def reason_policy(code: str) -> ReasonPolicy:
+    return REASON_POLICIES.get(code.strip().upper(), UNKNOWN_REASON)
+
+
+def reason_label(code: str) -> str:
+    """`AM04 Provision insuffisante / Insufficient funds`: how a code is shown and logged."""
+    policy = reason_policy(code)
+    return f"{code} {policy.fr} / {policy.en}" if code else "no reason given"
 
 
 # --- pending payment items (one per accepted operation) -------------------------------------------
@@ -245,6 +346,8 @@ def record_outcome(
     payload: dict | None = None,
     amount: int | None = None,
     currency: str | None = None,
+    final: bool | None = None,
+    reason_code: str = "",
 ) -> Payment | None:
     """Apply a gateway's answer for a submitted payment; returns it, or None when nothing
     was applied: the same provider event a second time, an answer for a payment not
@@ -288,7 +391,8 @@ def record_outcome(
             )
             _publish(PaymentSucceeded, payment)
         else:
-            _fail(payment, reason or "refused by the bank")
+            payment.reason_code = reason_code[:4]
+            _fail(payment, reason or "refused by the bank", final=final)
         return payment
 
 
@@ -364,3 +468,189 @@ def mark_failed(*, payment_id, reason: str, staff: str = "") -> Payment:
         _log(payment, "staff", f"marked failed ({staff}): {reason}")
         _fail(payment, reason.strip(), final=True)
     return payment
+
+
+# --- after the debit: returns and refunds, and the bank's files ---------------------------------------
+
+
+def payment_for_end_to_end_id(end_to_end_id: str) -> Payment | None:
+    """The payment a SEPA end-to-end id names (`<payment id hex>-<attempt>`), locked."""
+    payment_hex = end_to_end_id.split("-", 1)[0]
+    try:
+        payment_id = uuid.UUID(hex=payment_hex)
+    except ValueError:
+        return None
+    return Payment.objects.select_for_update().filter(pk=payment_id).first()
+
+
+def record_return(
+    *,
+    end_to_end_id: str,
+    reason_code: str,
+    bank_reference: str,
+    refunded: bool = False,
+    amount: int | None = None,
+    currency: str | None = None,
+    source: str = "bank_file",
+) -> tuple[str, Payment | None]:
+    """A debit that came back after it succeeded: returned by the debtor's bank, or
+    refunded at the debtor's request (`refunded`, MD06). The payment is returned (or
+    refunded) and says so in its event. Billing puts the amount back in the outstanding
+    balance and invoicing reopens the invoice, through that event. Then the reason
+    code's policy applies: a new attempt, or the contract suspended.
+
+    Returns (outcome, payment), outcome being one of BankEntryOutcome's values. Applied once
+    per `bank_reference` whatever path brings it again."""
+    with transaction.atomic():
+        payment = payment_for_end_to_end_id(end_to_end_id)
+        if payment is None:
+            return BankEntryOutcome.UNKNOWN, None
+        refusal = _mismatch(payment, amount, currency)
+        if refusal:
+            _log(payment, source, f"return refused: {refusal}")
+            return BankEntryOutcome.REFUSED, payment
+        label = reason_label(reason_code)
+        what = "refunded to the debtor" if refunded else "returned"
+        try:
+            with transaction.atomic():
+                _log(payment, source, f"{what}: {label}", {"end_to_end_id": end_to_end_id}, f"bank:{bank_reference}")
+        except IntegrityError:
+            return BankEntryOutcome.ALREADY_APPLIED, payment
+        if payment.status != PaymentStatus.SUCCEEDED:
+            _log(payment, source, f"ignored: the payment is {payment.status}, not collected")
+            return BankEntryOutcome.IGNORED, payment
+        policy = reason_policy(reason_code)
+        payment.status = PaymentStatus.REFUNDED if refunded else PaymentStatus.RETURNED
+        payment.reason_code = reason_code[:4]
+        payment.failure_reason = f"{what}: {label}"[:500]
+        payment.returned_at = timezone.now()
+        payment.settled_at = None
+        payment.save()
+        PaymentItem.objects.filter(invoice_id=payment.invoice_id).update(
+            status=PaymentItemStatus.PENDING, settled_at=None
+        )
+        retry_on = _return_retry_date(payment) if policy.retry else None
+        _publish(
+            PaymentRefunded if refunded else PaymentReturned,
+            payment,
+            reason_code=reason_code,
+            reason=label,
+            suspend=policy.suspend or retry_on is None,
+            new_mandate=policy.new_mandate,
+            credit_control=policy.credit_control,
+            retry_on=retry_on.isoformat() if retry_on else None,
+        )
+        if retry_on is not None:
+            payment.status = PaymentStatus.PENDING
+            payment.due_date = retry_on
+            payment.save()
+            _publish(PaymentScheduled, payment)
+        return BankEntryOutcome.APPLIED, payment
+
+
+def _return_retry_date(payment: Payment) -> dt.date | None:
+    """When a returned debit is presented again: the first retry delay from today, while
+    the payment has attempts left (PAYMENTS_RETRY_DAYS); None when it has none."""
+    retries = settings.PAYMENTS_RETRY_DAYS
+    if not retries or payment.attempts > len(retries):
+        return None
+    return business_today() + dt.timedelta(days=retries[0])
+
+
+@dataclass
+class BankFileReport:
+    bank_file: BankFile
+    already_imported: bool
+    counts: dict[str, int]
+    problems: list[str]
+
+
+def import_bank_file(*, content: bytes, file_name: str, imported_by: str, progress=None) -> BankFileReport:
+    """Apply a bank's pain.002 or camt.054 file (payments.bank_files): rejects fail the
+    attempt under their code's policy, settlements succeed, returns and refunds reverse a
+    success (`record_return`). The same file twice applies nothing (its SHA-256); every
+    entry is kept with its outcome, an unknown end-to-end id included. Raises
+    InvalidBankFile (nothing applied) when the file is not one we read or breaks its schema."""
+    import hashlib
+
+    from payments.bank_files import parse
+
+    parsed = parse(content)
+    digest = hashlib.sha256(content).hexdigest()
+    with transaction.atomic():
+        bank_file, created = BankFile.objects.get_or_create(
+            sha256=digest,
+            defaults={
+                "kind": parsed.kind,
+                "message_id": parsed.message_id[:35],
+                "file_name": file_name[:255],
+                "imported_by": imported_by[:150],
+                "entries_count": len(parsed.entries),
+            },
+        )
+    counts = dict.fromkeys(BankEntryOutcome.values, 0)
+    problems: list[str] = []
+    if not created:
+        return BankFileReport(bank_file, True, counts, [f"already imported on {bank_file.imported_at:%Y-%m-%d %H:%M}"])
+    for entry in parsed.entries:
+        outcome, payment, detail = _apply_bank_entry(entry, source=f"{parsed.kind}:{bank_file.message_id}")
+        BankFileEntry.objects.create(
+            bank_file=bank_file,
+            payment=payment,
+            end_to_end_id=entry.end_to_end_id[:35],
+            kind=entry.kind,
+            reason_code=entry.reason_code[:4],
+            amount=entry.amount,
+            currency=entry.currency[:3],
+            bank_reference=entry.bank_reference[:100],
+            outcome=outcome,
+            detail=detail[:500],
+        )
+        counts[outcome] += 1
+        if outcome in (BankEntryOutcome.UNKNOWN, BankEntryOutcome.REFUSED):
+            problems.append(f"{entry.end_to_end_id} ({entry.kind} {entry.reason_code}): {detail}")
+        if progress:
+            progress()
+    return BankFileReport(bank_file, False, counts, problems)
+
+
+def _apply_bank_entry(entry, *, source: str) -> tuple[str, Payment | None, str]:
+    """(outcome, payment, detail) of one entry of a bank file."""
+    if entry.kind in ("returned", "refunded"):
+        outcome, payment = record_return(
+            end_to_end_id=entry.end_to_end_id,
+            reason_code=entry.reason_code,
+            bank_reference=entry.bank_reference,
+            refunded=entry.kind == "refunded",
+            amount=entry.amount,
+            currency=entry.currency or None,
+            source="bank_file",
+        )
+        detail = reason_label(entry.reason_code) if outcome == BankEntryOutcome.APPLIED else outcome
+        if outcome == BankEntryOutcome.UNKNOWN:
+            detail = "no payment has this end-to-end id"
+        return outcome, payment, detail
+    with transaction.atomic():
+        payment = payment_for_end_to_end_id(entry.end_to_end_id)
+    if payment is None:
+        return BankEntryOutcome.UNKNOWN, None, "no payment has this end-to-end id"
+    succeeded = entry.kind == "settled"
+    policy = reason_policy(entry.reason_code)
+    try:
+        applied = record_outcome(
+            succeeded=succeeded,
+            reason="" if succeeded else reason_label(entry.reason_code),
+            payment_id=str(payment.pk),
+            provider_event_id=f"bank:{entry.bank_reference}",
+            end_to_end_id=entry.end_to_end_id,
+            source="bank_file",
+            amount=entry.amount,
+            currency=entry.currency or None,
+            final=None if succeeded or policy.retry else True,
+            reason_code=entry.reason_code,
+        )
+    except DomainError as exc:
+        return BankEntryOutcome.REFUSED, payment, exc.detail
+    if applied is None:
+        return BankEntryOutcome.IGNORED, payment, "already applied, or the payment was not awaiting it"
+    return BankEntryOutcome.APPLIED, payment, "settled" if succeeded else reason_label(entry.reason_code)

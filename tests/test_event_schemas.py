@@ -318,18 +318,33 @@ def submit_and_answer(payment_id, *, event_id: str, succeeded: bool, reason: str
 
 
 def record_every_payments_event() -> tuple:
-    """Two contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
-    three times (retried twice, then failed for good), the second one's succeeds."""
+    """Four contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
+    three times (retried twice, then failed for good), the second one's succeeds, the
+    third's succeeds and is returned by the bank (presented again), the fourth's succeeds
+    and is refunded at the debtor's request."""
     unpaid, paid = factories.billed_contract(), factories.billed_contract()
+    returned, refunded = factories.billed_contract(), factories.billed_contract()
     with at(2026, 10, 3):
         factories.purchase(unpaid.pk, 10_000)
         factories.purchase(paid.pk, 20_000)
+        factories.purchase(returned.pk, 5_000)
+        factories.purchase(refunded.pk, 6_000)
     invoice_october(unpaid.pk)  # the issued invoices schedule their payments (in-process bus)
     with at(2026, 12, 1):
         for attempt in (1, 2, 3):
             failing = Payment.objects.get(contract_id=unpaid.pk)
             submit_and_answer(failing.pk, event_id=f"evt_{attempt}", succeeded=False, reason="AM04 insufficient funds")
         submit_and_answer(Payment.objects.get(contract_id=paid.pk).pk, event_id="evt_ok", succeeded=True)
+        for contract, code in ((returned, "AM04"), (refunded, "MD06")):
+            payment = Payment.objects.get(contract_id=contract.pk)
+            submit_and_answer(payment.pk, event_id=f"evt_ok_{code}", succeeded=True)
+            payments_services.record_return(
+                end_to_end_id=payments_services.end_to_end_id_of(Payment.objects.get(pk=payment.pk)),
+                reason_code=code,
+                bank_reference=f"camt-{code}",
+                refunded=code == "MD06",
+            )
+            factories.settled()
     return unpaid, paid
 
 
@@ -375,8 +390,7 @@ def test_every_event_the_payments_chain_records_matches_its_published_schema(set
     assert (str(paid.pk), "invoicing.invoice.failed") not in invoices
     # The final failure suspends the contract (contracts context), with a valid event too.
     assert Contract.objects.get(pk=unpaid.pk).status == "suspended"
-    suspended = OutboxEvent.objects.get(event_type="contracts.contract.suspended")
-    assert suspended.aggregate_id == str(unpaid.pk)
+    suspended = OutboxEvent.objects.get(event_type="contracts.contract.suspended", aggregate_id=str(unpaid.pk))
     validate_event(suspended.event_type, suspended.schema_version, suspended.payload)
 
 
@@ -661,7 +675,7 @@ def test_only_a_collected_invoice_is_paid_and_a_failed_one_says_why(settings):
     settings.PAYMENTS_RETRY_DAYS = [3, 7]
     record_every_payments_event()
     rows = OutboxEvent.objects.filter(topic=topic_for("invoicing"))
-    paid_event = rows.get(event_type="invoicing.invoice.paid").payload
+    paid_event = rows.filter(event_type="invoicing.invoice.paid").first().payload
     failed_event = rows.get(event_type="invoicing.invoice.failed").payload
     with pytest.raises(jsonschema.ValidationError):
         validate_event(
