@@ -331,6 +331,10 @@ PAYMENTS_CREDITOR = {
     "bic": env("SEPA_CREDITOR_BIC", "AGRIFRPP"),
 }
 
+# The ECB's main refinancing rate (percent) that late-payment penalties add 10 points to
+# (article L441-10 of the Commercial Code): the rate in force on 1 January or 1 July.
+LATE_PAYMENT_ECB_RATE = env("LATE_PAYMENT_ECB_RATE", "2.15")
+
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "boissipay.mail.PrivateFileEmailBackend")  # files 0600 under .local/mail
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(LOCAL_DIR / "mail"))

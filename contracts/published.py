@@ -55,3 +55,21 @@ def customer_exists(customer_id: uuid.UUID | str) -> bool:
         return Customer.objects.filter(pk=customer_id).exists()
     except (ValueError, TypeError, ValidationError):  # not a UUID
         return False
+
+
+@dataclass(frozen=True)
+class BillingContact:
+    """Whom the agency writes to about a contract's invoices and debits."""
+
+    customer_name: str
+    email: str
+
+
+def billing_contact(contract_id: uuid.UUID | str) -> BillingContact | None:
+    """The contract's customer and billing e-mail address; None for an unknown contract."""
+    from contracts.models import Contract
+
+    contract = Contract.objects.select_related("customer").filter(pk=contract_id).first()
+    if contract is None:
+        return None
+    return BillingContact(customer_name=contract.customer.legal_name, email=contract.customer.billing_email)

@@ -23,6 +23,7 @@ from boissipay.clock import business_today
 from boissipay.errors import DomainError, NotFound
 from boissipay.sepa_calendar import debit_date, submission_horizon
 from contracts.published import current_debtor_account
+from payments import notices
 from payments.events import (
     PaymentFailed,
     PaymentRefunded,
@@ -424,13 +425,31 @@ def _fail(payment: Payment, reason: str, *, final: bool | None = None) -> None:
     is_final = final if final is not None else payment.attempts > len(retries)
     payment.failure_reason = reason[:500]
     payment.status = PaymentStatus.FAILED
+    policy = reason_policy(payment.reason_code) if payment.reason_code else None
+    reasons = {"reason_fr": policy.fr if policy else reason, "reason_en": policy.en if policy else reason}
     if is_final:
         payment.save()
         _publish(PaymentFailed, payment, final=True, retry_on=None)
+        notices.queue(
+            payment,
+            "contract_suspended",
+            key=f"suspended:{payment.pk}:{payment.attempts}",
+            new_mandate=bool(policy and policy.new_mandate),
+            **reasons,
+        )
         return
     retry_on = max(payment.original_due_date + dt.timedelta(days=retries[payment.attempts - 1]), business_today())
     payment.save()
     _publish(PaymentFailed, payment, final=False, retry_on=retry_on.isoformat())
+    last = payment.attempts == len(retries)  # the next attempt is the last one
+    notices.queue(
+        payment,
+        "last_attempt" if last else "debit_failed",
+        key=f"failed:{payment.pk}:{payment.attempts}",
+        retry_on=retry_on.isoformat(),
+        last_attempt=last,
+        **reasons,
+    )
     payment.status = PaymentStatus.PENDING
     payment.due_date = retry_on
     payment.save()
@@ -539,6 +558,17 @@ def record_return(
             new_mandate=policy.new_mandate,
             credit_control=policy.credit_control,
             retry_on=retry_on.isoformat() if retry_on else None,
+        )
+        notices.queue(
+            payment,
+            "payment_returned",
+            key=f"returned:{bank_reference}",
+            refunded=refunded,
+            reason_fr=f"{reason_code} {policy.fr}".strip(),
+            reason_en=f"{reason_code} {policy.en}".strip(),
+            retry_on=retry_on.isoformat() if retry_on else "",
+            suspend=policy.suspend or retry_on is None,
+            new_mandate=policy.new_mandate,
         )
         if retry_on is not None:
             payment.status = PaymentStatus.PENDING

@@ -31,15 +31,6 @@ DECEMBER_1 = dt.date(2026, 12, 1)
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def bank(settings, tmp_path):
-    """Debits go to the bank as a pain.008 file; its answers come back as files."""
-    settings.PAYMENTS_GATEWAY = "sepa_file"
-    settings.PAYMENTS_SEPA_OUTPUT_DIR = tmp_path / "sepa"
-    settings.PAYMENTS_RETRY_DAYS = [3, 7]
-    return tmp_path
-
-
 def buy(contract, amount: int, day: dt.date | None = None):
     request = operation_request(contract.pk, item(amount))
     if day is None:
