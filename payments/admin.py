@@ -44,9 +44,9 @@ class PaymentAdmin(ReadOnlyModelAdmin):
         "gateway",
         "due_date",
         "attempts",
-        "failure_reason",
+        "reason_display",
     ]
-    list_filter = ["status", "gateway", ("due_date", admin.DateFieldListFilter), "currency"]
+    list_filter = ["status", "gateway", "reason_code", ("due_date", admin.DateFieldListFilter), "currency"]
     search_fields = ["invoice_number", "contract_reference", "=id", "=invoice_id", "mandate_reference"]
     date_hierarchy = "due_date"
     inlines = [LogInline]
@@ -55,6 +55,13 @@ class PaymentAdmin(ReadOnlyModelAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payment):
         return format_money(payment.amount, payment.currency)
+
+    @admin.display(description="reason", ordering="reason_code")
+    def reason_display(self, payment):
+        """The bank's reason code in French and English (payments.services.REASON_POLICIES)."""
+        if payment.reason_code:
+            return services.reason_label(payment.reason_code)
+        return payment.failure_reason
 
     @admin.action(description="Retry now (collect with the next run, today)", permissions=["view"])
     def retry_now(self, request, queryset):

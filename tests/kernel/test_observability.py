@@ -313,3 +313,18 @@ sentry_sdk.flush(10)
     assert "RuntimeError" in sent and "store_mandate" in sent
     assert IBAN not in sent and "compta@cse.example" not in sent
     assert IBAN[:4] + "*" in sent
+
+
+def test_fonttools_says_nothing_below_warning_when_an_invoice_pdf_is_made(caplog):
+    """fontTools wrote some 65 INFO lines per PDF (subsetting the invoice's font)."""
+    from django.conf import settings as django_settings
+
+    logging.config.dictConfig(django_settings.LOGGING)
+    from invoicing import documents
+    from tests.invoicing.test_documents import make_document, make_line
+
+    document = make_document([make_line(5, "Paris - Lyon", "BKG-1", [("10.00", 4_500, 450)])])
+    with caplog.at_level(logging.DEBUG):
+        assert documents.render_pdf(document).startswith(b"%PDF")
+    assert logging.getLogger("fontTools").getEffectiveLevel() >= logging.WARNING
+    assert not [record for record in caplog.records if record.name.startswith("fontTools")]

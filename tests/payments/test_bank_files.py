@@ -273,3 +273,15 @@ def test_a_file_the_schema_refuses_is_refused_in_the_admin_too(bank, admin_clien
     page = admin_client.post("/admin/payments/bankfile/upload/", {"file": upload})
     assert "Nothing was applied" in page.content.decode()
     assert BankFile.objects.count() == 0
+
+
+def test_the_payments_list_shows_the_reason_code_in_french_and_english(bank, admin_client):
+    contract = factories.contract()
+    settled()
+    [payment] = collected_in_december((contract, 10_000))
+    import_file(bank, status_report([Reject(e2e(payment), "MD01", 10_000)]), day=dt.date(2026, 12, 2))
+
+    page = admin_client.get("/admin/payments/payment/?reason_code=MD01").content.decode()
+
+    assert "MD01 Absence de mandat / No mandate" in page
+    assert payment.invoice_number in page
