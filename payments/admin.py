@@ -133,7 +133,7 @@ class BankFileEntryInline(admin.TabularInline):
 
 
 class BankFileForm(forms.Form):
-    file = forms.FileField(help_text="pain.002.001.11 or camt.054.001.08, as the bank sent it.")
+    file = forms.FileField(help_text="pain.002.001.11, camt.054.001.08 or camt.053.001.08, as the bank sent it.")
 
 
 @admin.register(BankFile)

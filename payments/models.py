@@ -107,6 +107,7 @@ class PaymentLog(models.Model):
 class BankFileKind(models.TextChoices):
     STATUS_REPORT = "pain.002", "pain.002 status report (rejects before settlement)"
     NOTIFICATION = "camt.054", "camt.054 debit/credit notification (settlements, returns, refunds)"
+    STATEMENT = "camt.053", "camt.053 account statement (settlements, returns, refunds)"
 
 
 class BankFile(models.Model):

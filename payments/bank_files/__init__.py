@@ -6,6 +6,8 @@
   booked on the creditor account. A credit is a debit collected. A debit with return
   information is a debit that came back after settlement: returned by the debtor's bank
   (AC04, MD01...), or refunded at the debtor's request (MD06).
+- **camt.053** (bank-to-customer statement, `camt.053.001.08`): the day's statement of
+  the creditor account, whose entries are read as a camt.054's (the same entry type).
 
 Each file is checked against its ISO 20022 schema (the official XSDs, in `xsd/`) before a
 single entry is read, by lxml with entities, DTDs and network access off. Amounts become
@@ -25,6 +27,7 @@ XSD_DIR = Path(__file__).resolve().parent / "xsd"
 NAMESPACES = {
     "urn:iso:std:iso:20022:tech:xsd:pain.002.001.11": ("pain.002", "pain.002.001.11.xsd"),
     "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08": ("camt.054", "camt.054.001.08.xsd"),
+    "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08": ("camt.053", "camt.053.001.08.xsd"),
 }
 MAX_FILE_BYTES = 20 * 1024 * 1024
 REFUND_CODE = "MD06"  # refund at the debtor's request (8 weeks), not a return by the bank
@@ -80,7 +83,9 @@ def parse(content: bytes) -> ParsedBankFile:
     ns = {"d": namespace}
     if kind == "pain.002":
         return _status_report(root, ns)
-    return _notification(root, ns)
+    if kind == "camt.053":
+        return _entries(kind, root.find("d:BkToCstmrStmt", ns), "d:Stmt", ns)
+    return _entries(kind, root.find("d:BkToCstmrDbtCdtNtfctn", ns), "d:Ntfctn", ns)
 
 
 @cache
@@ -129,11 +134,11 @@ def _status_report(root, ns: dict) -> ParsedBankFile:
     return ParsedBankFile("pain.002", message_id, _text(report, "d:GrpHdr/d:CreDtTm", ns), entries)
 
 
-def _notification(root, ns: dict) -> ParsedBankFile:
-    report = root.find("d:BkToCstmrDbtCdtNtfctn", ns)
+def _entries(kind: str, report, account_reports: str, ns: dict) -> ParsedBankFile:
+    """The booked entries of a camt.054 notification or a camt.053 statement."""
     message_id = _text(report, "d:GrpHdr/d:MsgId", ns)
     entries = []
-    for notification in report.findall("d:Ntfctn", ns):
+    for notification in report.findall(account_reports, ns):
         for entry in notification.findall("d:Ntry", ns):
             if _text(entry, "d:Sts/d:Cd", ns) not in ("BOOK", ""):
                 continue  # pending or informational: only booked entries move money
@@ -144,9 +149,9 @@ def _notification(root, ns: dict) -> ParsedBankFile:
                 end_to_end_id = _text(tx, "d:Refs/d:EndToEndId", ns)
                 reason = _text(tx, "d:RtrInf/d:Rsn/d:Cd", ns)
                 if credit and not reason:
-                    kind = "settled"
+                    entry_kind = "settled"
                 elif not credit:
-                    kind = "refunded" if reason == REFUND_CODE else "returned"
+                    entry_kind = "refunded" if reason == REFUND_CODE else "returned"
                 else:
                     continue  # a credit carrying return information: not about our debits
                 amount, currency = _amount(tx, "d:Amt", ns)
@@ -156,7 +161,7 @@ def _notification(root, ns: dict) -> ParsedBankFile:
                 entries.append(
                     BankEntry(
                         end_to_end_id=end_to_end_id,
-                        kind=kind,
+                        kind=entry_kind,
                         reason_code=reason,
                         amount=amount,
                         currency=currency,
@@ -164,4 +169,4 @@ def _notification(root, ns: dict) -> ParsedBankFile:
                         booked_on=dt.date.fromisoformat(booked) if booked else None,
                     )
                 )
-    return ParsedBankFile("camt.054", message_id, _text(report, "d:GrpHdr/d:CreDtTm", ns), entries)
+    return ParsedBankFile(kind, message_id, _text(report, "d:GrpHdr/d:CreDtTm", ns), entries)

@@ -150,3 +150,40 @@ def notification(bookings: list[Booking], *, message_id: str = "BNPA-NTF-2026121
   </BkToCstmrDbtCdtNtfctn>
 </Document>
 """.encode()
+
+
+def statement(bookings: list[Booking], *, message_id: str = "BNPA-STMT-20261210-0001") -> bytes:
+    """The same bookings in the day's camt.053.001.08 account statement (with its opening
+    and closing balances, which Boissipay does not read)."""
+    entries = notification(bookings, message_id=message_id).decode()
+    entries = entries[entries.index("<Ntry>") - 6 : entries.rindex("</Ntry>") + len("</Ntry>")]
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">
+  <BkToCstmrStmt>
+    <GrpHdr>
+      <MsgId>{message_id}</MsgId>
+      <CreDtTm>2026-12-10T22:00:00</CreDtTm>
+    </GrpHdr>
+    <Stmt>
+      <Id>{message_id}-S1</Id>
+      <Acct>
+        <Id><IBAN>{CREDITOR_IBAN}</IBAN></Id>
+        <Ccy>EUR</Ccy>
+      </Acct>
+      <Bal>
+        <Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp>
+        <Amt Ccy="EUR">1000.00</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd>
+        <Dt><Dt>2026-12-10</Dt></Dt>
+      </Bal>
+      <Bal>
+        <Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>
+        <Amt Ccy="EUR">1000.00</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd>
+        <Dt><Dt>2026-12-10</Dt></Dt>
+      </Bal>
+{entries}
+    </Stmt>
+  </BkToCstmrStmt>
+</Document>
+""".encode()

@@ -22,7 +22,7 @@ from payments.models import BankFile, BankFileEntry, Payment, PaymentLog
 from tests import factories
 from tests.clock import freeze_module_at
 from tests.factories import item, operation_request, settled
-from tests.payments.bank_files import Booking, Reject, notification, status_report
+from tests.payments.bank_files import Booking, Reject, notification, statement, status_report
 
 # Every test here starts on Thursday 1 October 2026 (Paris), whatever the real date.
 _today = freeze_module_at(dt.date(2026, 10, 1))
@@ -105,6 +105,7 @@ def test_a_return_after_success_puts_the_amount_back_at_risk_and_suspends_for_a_
     event = OutboxEvent.objects.filter(event_type="payments.payment.returned").latest("position")
     assert (event.payload["reason_code"], event.payload["suspend"], event.payload["retry_on"]) == ("AC04", True, None)
     assert "Applied" in output and ": 1" in output
+    assert set(BankFile.objects.values_list("kind", flat=True)) == {"camt.054"}
 
 
 def test_a_return_for_insufficient_funds_is_presented_again_and_the_next_purchase_sees_the_restored_outstanding(bank):
@@ -162,6 +163,7 @@ def test_pain002_rejects_follow_their_codes_policy_retry_or_suspend_at_once(bank
     assert Contract.objects.get(pk=no_mandate.pk).status == "suspended"
     assert Invoice.objects.get(pk=second.invoice_id).status == "failed"
     assert "Applied" in output
+    assert BankFile.objects.get().kind == "pain.002"
 
 
 def test_the_same_file_twice_applies_nothing_and_the_same_entry_in_another_file_neither(bank):
@@ -285,3 +287,16 @@ def test_the_payments_list_shows_the_reason_code_in_french_and_english(bank, adm
 
     assert "MD01 Absence de mandat / No mandate" in page
     assert payment.invoice_number in page
+
+
+def test_a_camt053_statement_settles_and_returns_like_a_notification(bank):
+    contract = factories.contract(credit_limit=50_000)
+    settled()
+    [payment] = collected_in_december((contract, 30_000))
+
+    import_file(bank, statement([Booking("settled", e2e(payment), 30_000)], message_id="STMT-1"), "s1.xml")
+    assert (Payment.objects.get(pk=payment.pk).status, outstanding(contract)) == ("succeeded", 0)
+
+    import_file(bank, statement([Booking("returned", e2e(payment), 30_000, "MD01")], message_id="STMT-2"), "s2.xml")
+    assert (Payment.objects.get(pk=payment.pk).status, outstanding(contract)) == ("returned", 30_000)
+    assert BankFile.objects.get(message_id="STMT-2").kind == "camt.053"

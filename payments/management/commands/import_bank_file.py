@@ -1,5 +1,5 @@
 """`manage.py import_bank_file FILE [--by NAME]`: apply a bank's ISO 20022 file about our
-direct debits (pain.002 status report, camt.054 notification), whichever it is
+direct debits (pain.002 status report, camt.054 notification, camt.053 statement), whichever it is
 (payments.bank_files). The same file twice applies nothing; every entry is reported,
 an unknown end-to-end id included."""
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Apply a bank's pain.002 or camt.054 file (rejects, settlements, returns, refunds) to the direct debits."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="The bank's XML file (pain.002.001.11 or camt.054.001.08).")
+        parser.add_argument("file", help="The bank's XML file (pain.002.001.11, camt.054.001.08 or camt.053.001.08).")
         parser.add_argument("--by", default=None, help="Who imports it (default: this system user).")
 
     def handle(self, *args, file, by, **options):
