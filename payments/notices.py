@@ -115,6 +115,7 @@ def _context(payment: Payment, lines: list[OverdueLine], today: dt.date, extra: 
         **extra,
         "payment": payment,
         "amount": format_money(payment.amount, payment.currency),
+        "amount_en": format_money(payment.amount, payment.currency, locale="en_GB"),
         "seller": settings.SELLER,
         "retry_on_fr": format_date(retry_on, "d MMMM y", locale="fr_FR") if retry_on else "",
         "retry_on_en": format_date(retry_on, "d MMMM y", locale="en_GB") if retry_on else "",
@@ -130,8 +131,12 @@ def _context(payment: Payment, lines: list[OverdueLine], today: dt.date, extra: 
                 "amount": format_money(line.amount, line.currency),
                 "penalty": format_money(line.penalty, line.currency),
                 "indemnity": format_money(RECOVERY_INDEMNITY, "EUR"),
+                "amount_en": format_money(line.amount, line.currency, locale="en_GB"),
+                "penalty_en": format_money(line.penalty, line.currency, locale="en_GB"),
+                "indemnity_en": format_money(RECOVERY_INDEMNITY, "EUR", locale="en_GB"),
             }
             for line in lines
         ],
         "overdue_total": format_money(total, payment.currency),
+        "overdue_total_en": format_money(total, payment.currency, locale="en_GB"),
     }

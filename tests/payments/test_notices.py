@@ -82,7 +82,8 @@ def test_a_suspension_for_non_payment_shows_the_overdue_statement_with_penalties
         in (message.body)
     )
     assert "Total dû : 140,23\xa0€" in message.body
-    assert "Total due: 140,23\xa0€" in message.body
+    assert "Total due: €140.23" in message.body
+    assert "(7 days): €100.00; late-payment penalties €0.23; fixed recovery indemnity €40.00" in message.body
 
 
 def test_a_return_tells_the_customer_the_payment_is_due_again(bank):
