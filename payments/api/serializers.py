@@ -4,9 +4,15 @@ from rest_framework import serializers
 
 from boissipay.api.serializers import QueryFilterSerializer, StrictIntegerField
 from payments.models import Payment
+from payments.services import reason_label
 
 
 class PaymentSerializer(serializers.ModelSerializer):
+    reason = serializers.SerializerMethodField(help_text="The reason code in French and English.")
+
+    def get_reason(self, payment) -> str:
+        return reason_label(payment.reason_code) if payment.reason_code else ""
+
     class Meta:
         model = Payment
         fields = [
@@ -25,6 +31,9 @@ class PaymentSerializer(serializers.ModelSerializer):
             "mandate_reference",
             "sequence_type",
             "failure_reason",
+            "reason_code",
+            "reason",
+            "returned_at",
             "created_at",
             "submitted_at",
             "settled_at",

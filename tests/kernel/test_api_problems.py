@@ -230,3 +230,15 @@ def test_a_body_that_is_not_an_object_is_a_400_and_changes_nothing(client, key, 
     )
     assert_problem(response, 400, "validation_error")
     assert Mandate.objects.get(contract_id=contract.pk).status == "active"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["", "0", "-1", "x", "1.5"])
+def test_a_page_that_is_not_a_positive_integer_is_a_400_problem(page):
+    from rest_framework.test import APIClient
+
+    _, key = factories.api_key("invoices:read")
+    response = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}").get(f"/api/v1/invoices?page={page}")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert "page" in response.content.decode()
