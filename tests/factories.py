@@ -172,3 +172,21 @@ def refund(contract_id, purchase_id, amount: int, **overrides):
     request = operation_request(contract_id, item(amount), type="refund", refund_of=purchase_id, **overrides)
     with delivered(), transaction.atomic():
         return submit_operation(request=request)
+
+
+def buy(contract, amount: int, day: dt.date | None = None):
+    """A purchase of `amount` decided on `day` at noon Paris (today when None), with every
+    context fed before it returns."""
+    import time_machine
+
+    from billing.services import submit_operation
+    from boissipay.clock import PARIS
+
+    request = operation_request(contract.pk, item(amount))
+    if day is None:
+        operation = submit_operation(request=request)
+    else:
+        with time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=PARIS), tick=False):
+            operation = submit_operation(request=request)
+    settled()
+    return operation

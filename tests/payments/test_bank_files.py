@@ -10,7 +10,6 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from billing.models import ContractAccount
-from billing.services import submit_operation
 from boissipay.clock import PARIS
 from boissipay.models import OutboxEvent
 from contracts.models import Contract
@@ -21,7 +20,7 @@ from payments.bank_files import InvalidBankFile, parse
 from payments.models import BankFile, BankFileEntry, Payment, PaymentLog
 from tests import factories
 from tests.clock import freeze_module_at
-from tests.factories import item, operation_request, settled
+from tests.factories import buy, settled
 from tests.payments.bank_files import Booking, Reject, notification, statement, status_report
 
 # Every test here starts on Thursday 1 October 2026 (Paris), whatever the real date.
@@ -29,17 +28,6 @@ _today = freeze_module_at(dt.date(2026, 10, 1))
 
 DECEMBER_1 = dt.date(2026, 12, 1)
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def buy(contract, amount: int, day: dt.date | None = None):
-    request = operation_request(contract.pk, item(amount))
-    if day is None:
-        operation = submit_operation(request=request)
-    else:
-        with time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=PARIS), tick=False):
-            operation = submit_operation(request=request)
-    settled()
-    return operation
 
 
 def collected_in_december(*contracts_and_amounts) -> list[Payment]:

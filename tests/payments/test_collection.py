@@ -9,7 +9,6 @@ import pytest
 import time_machine
 
 from billing.models import ContractAccount
-from billing.services import submit_operation
 from boissipay.clock import PARIS
 from contracts.models import Contract
 from devtools.payments_emulator import GatewayEmulator
@@ -19,7 +18,7 @@ from payments import services as payments
 from payments.models import Payment, PaymentItem
 from tests import eventkit, factories
 from tests.clock import freeze_module_at
-from tests.factories import item, operation_request, settled
+from tests.factories import buy, settled
 
 # Every test here starts on one frozen "today" (Paris, ticking), whatever the real date.
 _today = freeze_module_at(dt.date(2026, 10, 1))
@@ -43,17 +42,6 @@ def emulator(live_server, settings, event_dispatcher):
     settings.PAYMENTS_EMULATOR_URL = provider.url
     yield provider
     provider.stop()
-
-
-def buy(contract, amount: int, day: dt.date | None = None):
-    request = operation_request(contract.pk, item(amount))
-    if day is None:
-        operation = submit_operation(request=request)
-    else:
-        with time_machine.travel(dt.datetime(day.year, day.month, day.day, 12, tzinfo=PARIS), tick=False):
-            operation = submit_operation(request=request)
-    settled()
-    return operation
 
 
 def invoice_october() -> None:

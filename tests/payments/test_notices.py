@@ -19,15 +19,22 @@ _today = freeze_module_at(dt.date(2026, 10, 1))
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def one_collected_debit(amount: int = 10_000):
+    """(contract, payment): a contract whose October purchase's debit went to the bank on
+    1 December; the mails sent so far are forgotten."""
+    contract = factories.contract()
+    settled()
+    [payment] = collected_in_december((contract, amount))
+    mail.outbox.clear()
+    return contract, payment
+
+
 def customer_mail(contract) -> list:
     return [message for message in mail.outbox if message.to == [contract.customer.billing_email]]
 
 
 def test_a_failed_debit_tells_the_customer_its_new_date_in_french_and_english(bank):
-    contract = factories.contract()
-    settled()
-    [payment] = collected_in_december((contract, 10_000))
-    mail.outbox.clear()
+    contract, payment = one_collected_debit()
 
     import_file(bank, status_report([Reject(e2e(payment), "AM04", 10_000)]), day=dt.date(2026, 12, 2))
 
@@ -48,10 +55,7 @@ def test_a_failed_debit_tells_the_customer_its_new_date_in_french_and_english(ba
 
 def test_the_retry_before_the_last_attempt_says_it_is_the_last_and_what_follows(bank, settings):
     settings.PAYMENTS_RETRY_DAYS = [3]
-    contract = factories.contract()
-    settled()
-    [payment] = collected_in_december((contract, 10_000))
-    mail.outbox.clear()
+    contract, payment = one_collected_debit()
 
     import_file(bank, status_report([Reject(e2e(payment), "AM04", 10_000)]), day=dt.date(2026, 12, 2))
 
@@ -63,10 +67,7 @@ def test_the_retry_before_the_last_attempt_says_it_is_the_last_and_what_follows(
 
 def test_a_suspension_for_non_payment_shows_the_overdue_statement_with_penalties_and_indemnity(bank, settings):
     settings.LATE_PAYMENT_ECB_RATE = "2.15"
-    contract = factories.contract()
-    settled()
-    [payment] = collected_in_december((contract, 10_000))
-    mail.outbox.clear()
+    contract, payment = one_collected_debit()
 
     # No mandate (MD01): failed for good at once; the statement is made on 8 December.
     import_file(bank, status_report([Reject(e2e(payment), "MD01", 10_000)]), day=dt.date(2026, 12, 8))
@@ -103,10 +104,7 @@ def test_a_return_tells_the_customer_the_payment_is_due_again(bank):
 
 
 def test_a_notice_is_sent_once_however_often_its_task_runs(bank):
-    contract = factories.contract()
-    settled()
-    [payment] = collected_in_december((contract, 10_000))
-    mail.outbox.clear()
+    contract, payment = one_collected_debit()
 
     context = {"retry_on": "2026-12-04", "reason_fr": "x", "reason_en": "y", "last_attempt": False}
     assert notices.send(str(payment.pk), "debit_failed", "once", context) is True
