@@ -6,7 +6,7 @@ from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing.events import InvoiceSent
-from payments.events import PaymentRefunded, PaymentReturned, PaymentSucceeded
+from payments.events import PaymentAllocated, PaymentRefunded, PaymentReturned, PaymentSucceeded
 
 CONTEXT = "billing"
 
@@ -40,3 +40,12 @@ def reopen_returned_invoice(message: EventMessage) -> None:
     is taken back), whatever follows (a new attempt, or suspension)."""
     payment = message.data["payment"]
     services.reopen_invoice(contract_id=payment["contract_id"], invoice_id=payment["invoice_id"])
+
+
+@handles(PaymentAllocated.event_type, context=CONTEXT)
+def lower_for_money_received_otherwise(message: EventMessage) -> None:
+    """A transfer or a cheque paid (part of) an invoice: that much is no longer outstanding."""
+    payment = message.data["payment"]
+    services.record_paid_outside(
+        contract_id=payment["contract_id"], invoice_id=payment["invoice_id"], total=payment["allocated"]
+    )

@@ -165,3 +165,20 @@ class OutOfScopeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.external_ref} on {self.contract_id}"
+
+
+class InvoicePaidOutside(models.Model):
+    """How much of an invoice was paid outside its direct debit (transfers, cheques,
+    customer credit), as payments said in `payments.payment.allocated`: already out of the
+    outstanding balance, so settling or reopening the invoice moves only the rest."""
+
+    invoice_id = models.UUIDField(primary_key=True)
+    contract_id = models.UUIDField(db_index=True)
+    amount = models.BigIntegerField(help_text="Minor units, the total so far.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "invoices paid outside the debit"
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}: {self.amount}"

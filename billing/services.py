@@ -21,6 +21,7 @@ from billing.errors import BillingErrorCode, ReasonCode
 from billing.events import BalanceState, OperationRejected, OperationState, PurchaseAccepted, RefundAccepted
 from billing.models import (
     ContractAccount,
+    InvoicePaidOutside,
     Operation,
     OperationStatus,
     OperationType,
@@ -380,13 +381,39 @@ def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list) ->
 
 def mark_invoice_paid(*, contract_id, invoice_id) -> int:
     """The invoice's collection succeeded: its operations are paid and no longer count in
-    the outstanding balance, which frees that much credit. A repeated event changes
-    nothing. Returns how many operations were settled."""
+    the outstanding balance, which frees that much credit (less what was paid outside the
+    debit, freed already). A repeated event changes nothing. Returns how many operations
+    were settled."""
     return _settle(
         contract_id,
         Operation.objects.filter(invoice_id=invoice_id, settlement=Settlement.INVOICED),
         to=Settlement.PAID,
+        paid_outside=_paid_outside(invoice_id),
     )
+
+
+def record_paid_outside(*, contract_id, invoice_id, total: int) -> int:
+    """Payments says `total` of the invoice was paid outside its debit so far: the
+    outstanding balance drops by what is new in it. Returns that change; a repeated or
+    late event (a total not above the one held) changes nothing."""
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+        held, _ = InvoicePaidOutside.objects.select_for_update().get_or_create(
+            invoice_id=invoice_id, defaults={"contract_id": contract_id, "amount": 0}
+        )
+        change = total - held.amount
+        if change <= 0:
+            return 0
+        held.amount = total
+        held.save(update_fields=["amount", "updated_at"])
+        if account is not None:
+            account.invoiced_unpaid -= change
+            account.save(update_fields=["invoiced_unpaid", "updated_at"])
+        return change
+
+
+def _paid_outside(invoice_id) -> int:
+    return InvoicePaidOutside.objects.filter(pk=invoice_id).values_list("amount", flat=True).first() or 0
 
 
 def reopen_invoice(*, contract_id, invoice_id) -> int:
@@ -399,10 +426,11 @@ def reopen_invoice(*, contract_id, invoice_id) -> int:
         Operation.objects.filter(invoice_id=invoice_id, settlement=Settlement.PAID),
         to=Settlement.INVOICED,
         reopening=True,
+        paid_outside=_paid_outside(invoice_id),
     )
 
 
-def _settle(contract_id, operations, *, to: str, invoice_id=None, reopening: bool = False) -> int:
+def _settle(contract_id, operations, *, to: str, invoice_id=None, reopening: bool = False, paid_outside=0) -> int:
     """Move the contract's `operations` one step on their way to being paid, and their
     amount out of the balance bucket they leave (into the next one, if any)."""
     with transaction.atomic():
@@ -413,7 +441,7 @@ def _settle(contract_id, operations, *, to: str, invoice_id=None, reopening: boo
         changes = {"settlement": to} | ({"invoice_id": invoice_id} if invoice_id else {})
         Operation.objects.filter(pk__in=[op.pk for op in moving]).update(**changes)
         if account is not None:
-            amount = sum(op.signed_amount for op in moving)
+            amount = sum(op.signed_amount for op in moving) - paid_outside
             if reopening:
                 account.invoiced_unpaid += amount
             elif to == Settlement.INVOICED:

@@ -5,7 +5,7 @@ from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import CONTRACT_STATE_EVENTS
 from invoicing import services
-from payments.events import PaymentFailed, PaymentRefunded, PaymentReturned, PaymentSucceeded
+from payments.events import PaymentAllocated, PaymentFailed, PaymentRefunded, PaymentReturned, PaymentSucceeded
 
 CONTEXT = "invoicing"
 
@@ -40,3 +40,9 @@ def invoice_reopened(message: EventMessage) -> None:
     """A collected debit came back: the invoice is unpaid again."""
     payment = message.data["payment"]
     services.mark_invoice_unpaid(invoice_id=payment["invoice_id"], reason=message.data["reason"])
+
+
+@handles(PaymentAllocated.event_type, context=CONTEXT)
+def invoice_partly_paid(message: EventMessage) -> None:
+    payment = message.data["payment"]
+    services.record_paid_outside(invoice_id=payment["invoice_id"], total=payment["allocated"])

@@ -126,6 +126,11 @@ class Invoice(models.Model):
         blank=True, default="", db_default="", help_text="Why the last attempt to send it failed."
     )
     paid_at = models.DateTimeField(null=True, blank=True)
+    paid_outside = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Paid by transfer, cheque or customer credit so far (minor units): partly paid when short.",
+    )
 
     class Meta:
         ordering = ["-issue_date", "-number"]

@@ -709,6 +709,12 @@ def mark_invoice_paid(*, invoice_id) -> bool:
         return True
 
 
+def record_paid_outside(*, invoice_id, total: int) -> bool:
+    """Payments says `total` of the invoice was paid outside its debit: the invoice is
+    partly paid (or paid, which `payments.payment.succeeded` says). Keeps the highest total."""
+    return bool(Invoice.objects.filter(pk=invoice_id, paid_outside__lt=total).update(paid_outside=total))
+
+
 def mark_invoice_unpaid(*, invoice_id, reason: str) -> bool:
     """Its collection came back after it succeeded (a return or a refund): sent and unpaid
     again, awaiting the next attempt or staff. Returns False when nothing changed."""

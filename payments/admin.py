@@ -1,18 +1,30 @@
 """Back-office pages of payments: collections (with "retry now" and "mark failed"), the
 log of gateway calls and webhooks, and the per-operation payment items."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import path
 
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.errors import DomainError
 from boissipay.money import format_money
-from payments import services
+from payments import manual_payments, services
 from payments.bank_files import InvalidBankFile
-from payments.models import BankEntryOutcome, BankFile, BankFileEntry, Payment, PaymentItem, PaymentLog
+from payments.models import (
+    Allocation,
+    BankEntryOutcome,
+    BankFile,
+    BankFileEntry,
+    ManualPayment,
+    ManualPaymentMethod,
+    Payment,
+    PaymentItem,
+    PaymentLog,
+)
 
 
 class LogInline(admin.TabularInline):
@@ -174,3 +186,89 @@ class BankFileAdmin(ReadOnlyModelAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/payments/bank_file_upload.html", context)
+
+
+class AllocationInline(admin.TabularInline):
+    model = Allocation
+    extra = 0
+    can_delete = False
+    fields = ["payment", "amount_display", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_display(self, allocation):
+        return format_money(allocation.amount, allocation.manual_payment.currency)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ManualPaymentForm(forms.Form):
+    customer_id = forms.UUIDField(label="Customer id")
+    method = forms.ChoiceField(choices=ManualPaymentMethod.choices)
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"), help_text="In euros.")
+    currency = forms.CharField(max_length=3, initial="EUR")
+    received_on = forms.DateField(help_text="YYYY-MM-DD")
+    bank_reference = forms.CharField(max_length=100)
+    invoice_ids = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Invoice ids to pay, in order, separated by spaces; empty: oldest unpaid first.",
+    )
+
+
+@admin.register(ManualPayment)
+class ManualPaymentAdmin(ReadOnlyModelAdmin):
+    """Transfers and cheques received outside the debit, with the invoices they paid and
+    the credit left; "Record a payment received" records one (manual_payments service)."""
+
+    list_display = ["received_on", "method", "bank_reference", "amount_display", "unallocated_display", "recorded_by"]
+    list_filter = ["method", "currency"]
+    search_fields = ["bank_reference", "=customer_id"]
+    inlines = [AllocationInline]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, manual):
+        return format_money(manual.amount, manual.currency)
+
+    @admin.display(description="credit left", ordering="unallocated")
+    def unallocated_display(self, manual):
+        return format_money(manual.unallocated, manual.currency)
+
+    def get_urls(self):
+        record = path("record/", self.admin_site.admin_view(self.record_view), name="payments_manualpayment_record")
+        return [record, *super().get_urls()]
+
+    def record_view(self, request):
+        if not request.user.has_perm("payments.add_manualpayment"):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = ManualPaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                manual = manual_payments.record_manual_payment(
+                    customer_id=data["customer_id"],
+                    amount=int(data["amount"] * 100),
+                    currency=data["currency"].upper(),
+                    received_on=data["received_on"],
+                    method=data["method"],
+                    bank_reference=data["bank_reference"],
+                    recorded_by=request.user.get_username(),
+                    invoice_ids=data["invoice_ids"].split() or None,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.message_user(
+                    request, f"{manual}: recorded; credit left {format_money(manual.unallocated, manual.currency)}."
+                )
+                return redirect("admin:payments_manualpayment_change", manual.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Record a payment received",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/payments/manual_payment_form.html", context)

@@ -18,6 +18,7 @@ class PaymentState(TypedDict):
     contract_id: str
     contract_reference: str
     amount: int
+    allocated: int  # paid outside the debit; the debit takes amount - allocated
     currency: str
     original_due_date: str
     due_date: str
@@ -84,4 +85,75 @@ class PaymentRefunded(PaymentReturned):
     event_type: ClassVar[str] = "payments.payment.refunded"
 
 
-ALL_EVENTS = (PaymentScheduled, PaymentSubmitted, PaymentSucceeded, PaymentFailed, PaymentReturned, PaymentRefunded)
+class AllocationState(TypedDict):
+    manual_payment_id: str
+    method: str  # transfer | cheque
+    bank_reference: str
+    amount: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentAllocated(PaymentEvent):
+    """Money received outside the debit paid (part of) the invoice: `payment.allocated` is
+    the total so paid, and the debit takes only the rest. A whole invoice so paid is
+    followed by `payments.payment.succeeded` (its debit is never submitted)."""
+
+    event_type: ClassVar[str] = "payments.payment.allocated"
+    allocation: AllocationState
+
+
+class ManualPaymentState(TypedDict):
+    manual_payment_id: str
+    customer_id: str
+    method: str
+    amount: int
+    currency: str
+    received_on: str
+    bank_reference: str
+    unallocated: int
+    recorded_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManualPaymentRecorded(DomainEvent):
+    """Staff recorded money the customer sent outside the debit, and where it went."""
+
+    context: ClassVar[str] = "payments"
+    event_type: ClassVar[str] = "payments.manual_payment.recorded"
+    aggregate_type: ClassVar[str] = "customer"
+    customer_id: uuid.UUID
+    manual_payment: ManualPaymentState
+    allocations: list[dict]  # [{invoice_id, invoice_number, amount}]
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.customer_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerCreditChanged(DomainEvent):
+    """The customer's credit (received, not allocated to any invoice yet) in a currency."""
+
+    context: ClassVar[str] = "payments"
+    event_type: ClassVar[str] = "payments.customer_credit.changed"
+    aggregate_type: ClassVar[str] = "customer"
+    customer_id: uuid.UUID
+    currency: str
+    credit: int
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.customer_id)
+
+
+ALL_EVENTS = (
+    PaymentScheduled,
+    PaymentSubmitted,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentReturned,
+    PaymentRefunded,
+    PaymentAllocated,
+    ManualPaymentRecorded,
+    CustomerCreditChanged,
+)

@@ -56,6 +56,11 @@ class Payment(models.Model):
     contract_reference = models.CharField(max_length=50)
     customer_id = models.UUIDField(null=True, blank=True)
     amount = models.BigIntegerField(help_text="Minor units.")
+    allocated = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Paid outside the debit (transfers, cheques, customer credit); the debit takes the rest.",
+    )
     currency = models.CharField(max_length=3)
     original_due_date = models.DateField(help_text="The invoice's due date: the first debit date.")
     due_date = models.DateField(help_text="When the current attempt is to be submitted.")
@@ -78,10 +83,21 @@ class Payment(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "due_date"], name="payment_status_due")]
-        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(allocated__gte=0, allocated__lte=models.F("amount")),
+                name="payment_allocated_within_amount",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.invoice_number}: {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def to_collect(self) -> int:
+        """What the direct debit is to take: the invoice less what was paid otherwise."""
+        return self.amount - self.allocated
 
 
 class PaymentLog(models.Model):
@@ -160,3 +176,55 @@ class BankFileEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_to_end_id} {self.kind} {self.reason_code}: {self.outcome}"
+
+
+class ManualPaymentMethod(models.TextChoices):
+    TRANSFER = "transfer", "Transfer"
+    CHEQUE = "cheque", "Cheque"
+
+
+class ManualPayment(models.Model):
+    """Money a customer sent outside the direct debit (a transfer, a cheque), recorded by
+    staff and allocated to its invoices. What is not allocated is the customer's credit,
+    which the next invoices use."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer_id = models.UUIDField(db_index=True)
+    method = models.CharField(max_length=8, choices=ManualPaymentMethod.choices)
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3)
+    received_on = models.DateField()
+    bank_reference = models.CharField(max_length=100, unique=True, help_text="The bank's or the cheque's reference.")
+    unallocated = models.BigIntegerField(help_text="Not allocated yet: the customer's credit (minor units).")
+    recorded_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-received_on", "-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="manual_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(unallocated__gte=0, unallocated__lte=models.F("amount")),
+                name="manual_payment_unallocated_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.bank_reference}: {self.amount} {self.currency}"
+
+
+class Allocation(models.Model):
+    """Part of a manual payment applied to an invoice's collection."""
+
+    id = models.BigAutoField(primary_key=True)
+    manual_payment = models.ForeignKey(ManualPayment, on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.BigIntegerField(help_text="Minor units.")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="allocation_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.payment.invoice_number}"

@@ -182,6 +182,7 @@ def payment_state(payment: Payment) -> dict:
         "contract_id": str(payment.contract_id),
         "contract_reference": payment.contract_reference,
         "amount": payment.amount,
+        "allocated": payment.allocated,
         "currency": payment.currency,
         "original_due_date": payment.original_due_date.isoformat(),
         "due_date": payment.due_date.isoformat(),
@@ -224,6 +225,9 @@ def schedule_collection(*, invoice: dict) -> Payment | None:
         except IntegrityError:
             return Payment.objects.get(invoice_id=invoice["invoice_id"])
         _publish(PaymentScheduled, payment)
+        from payments.manual_payments import use_customer_credit
+
+        use_customer_credit(payment)  # the customer's credit pays first
     return payment
 
 
@@ -311,7 +315,7 @@ def _claim_for_submission(payment_id, gateway_name: str, today: dt.date, horizon
         return Debit(
             payment_id=str(payment.pk),
             end_to_end_id=end_to_end_id_of(payment),
-            amount=payment.amount,
+            amount=payment.to_collect,  # less what was paid otherwise (payments.manual_payments)
             currency=payment.currency,
             collection_date=max(payment.due_date, today),
             debtor_name=account.debtor_name,
@@ -412,10 +416,13 @@ def _locked_payment(payment_id: str | None, provider_reference: str | None) -> P
 
 
 def _mismatch(payment: Payment, amount: int | None, currency: str | None) -> str:
-    """Why an answer's amount or currency is not the payment's ("" when it is)."""
-    if (amount is None or amount == payment.amount) and (currency is None or currency == payment.currency):
+    """Why an answer's amount or currency is not the debit's ("" when it is): the invoice's
+    amount less what was paid otherwise."""
+    if (amount is None or amount == payment.to_collect) and (currency is None or currency == payment.currency):
         return ""
-    return f"The answer says {amount} {currency}; the payment is {payment.amount} {payment.currency}: nothing applied."
+    return (
+        f"The answer says {amount} {currency}; the debit is {payment.to_collect} {payment.currency}: nothing applied."
+    )
 
 
 def _fail(payment: Payment, reason: str, *, final: bool | None = None) -> None:

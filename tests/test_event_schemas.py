@@ -318,18 +318,37 @@ def submit_and_answer(payment_id, *, event_id: str, succeeded: bool, reason: str
 
 
 def record_every_payments_event() -> tuple:
-    """Four contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
+    """Five contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
     three times (retried twice, then failed for good), the second one's succeeds, the
     third's succeeds and is returned by the bank (presented again), the fourth's succeeds
-    and is refunded at the debtor's request."""
+    and is refunded at the debtor's request, the fifth is paid by transfer with some left
+    as the customer's credit."""
+    from payments.manual_payments import record_manual_payment
+
     unpaid, paid = factories.billed_contract(), factories.billed_contract()
-    returned, refunded = factories.billed_contract(), factories.billed_contract()
+    returned, refunded, by_transfer = (
+        factories.billed_contract(),
+        factories.billed_contract(),
+        factories.billed_contract(),
+    )
     with at(2026, 10, 3):
         factories.purchase(unpaid.pk, 10_000)
         factories.purchase(paid.pk, 20_000)
         factories.purchase(returned.pk, 5_000)
         factories.purchase(refunded.pk, 6_000)
+        factories.purchase(by_transfer.pk, 3_000)
     invoice_october(unpaid.pk)  # the issued invoices schedule their payments (in-process bus)
+    with at(2026, 11, 20):
+        record_manual_payment(
+            customer_id=Payment.objects.get(contract_id=by_transfer.pk).customer_id,
+            amount=4_000,
+            currency="EUR",
+            received_on=dt.date(2026, 11, 20),
+            method="transfer",
+            bank_reference="VIR-SCHEMA-1",
+            recorded_by="compta",
+        )
+        factories.settled()
     with at(2026, 12, 1):
         for attempt in (1, 2, 3):
             failing = Payment.objects.get(contract_id=unpaid.pk)

@@ -22,6 +22,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "contract_id",
             "contract_reference",
             "amount",
+            "allocated",
             "currency",
             "original_due_date",
             "due_date",

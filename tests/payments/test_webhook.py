@@ -155,7 +155,7 @@ def test_an_answer_whose_amount_or_currency_is_not_the_payments_is_refused_logge
     assert submitted.status == "submitted"
     assert not OutboxEvent.objects.filter(event_type="payments.payment.succeeded").exists()
     [log] = PaymentLog.objects.filter(payment=submitted, summary__startswith="refused")
-    assert f"the payment is {submitted.amount} EUR" in log.summary
+    assert f"the debit is {submitted.amount} EUR" in log.summary
     assert deliver(api, event(submitted, event_id="evt_2")).json()["applied"] is True  # the real answer still counts
 
 
