@@ -26,6 +26,7 @@ SCOPES = {
     "invoices:read": "Read invoices and their PDFs",
     "billing-runs:write": "Start billing runs (staff)",
     "payments:read": "Read payments",
+    "payments:manual": "Record payments received outside the debit (staff)",
 }
 
 

@@ -64,3 +64,58 @@ class WebhookEventSerializer(serializers.Serializer):
 class WebhookReceiptSerializer(serializers.Serializer):
     received = serializers.BooleanField()
     applied = serializers.BooleanField()
+
+
+class ManualPaymentCreateSerializer(serializers.Serializer):
+    customer_id = serializers.UUIDField()
+    method = serializers.ChoiceField(choices=["transfer", "cheque"])
+    amount = StrictIntegerField(min_value=1, max_value=100_000_000_000)
+    currency = serializers.RegexField(r"^[A-Z]{3}$")
+    received_on = serializers.DateField()
+    bank_reference = serializers.CharField(min_length=1, max_length=100)
+    invoice_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return attrs
+
+
+class AllocationSerializer(serializers.Serializer):
+    invoice_id = serializers.UUIDField()
+    invoice_number = serializers.CharField()
+    amount = serializers.IntegerField()
+
+
+class ManualPaymentSerializer(serializers.Serializer):
+    """The answer of POST /payments/manual (built by `manual_payment_body`)."""
+
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    method = serializers.ChoiceField(choices=["transfer", "cheque"])
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    received_on = serializers.DateField()
+    bank_reference = serializers.CharField()
+    unallocated = serializers.IntegerField()
+    recorded_by = serializers.CharField()
+    allocations = AllocationSerializer(many=True)
+
+
+def manual_payment_body(manual) -> dict:
+    return {
+        "id": str(manual.pk),
+        "customer_id": str(manual.customer_id),
+        "method": manual.method,
+        "amount": manual.amount,
+        "currency": manual.currency,
+        "received_on": manual.received_on.isoformat(),
+        "bank_reference": manual.bank_reference,
+        "unallocated": manual.unallocated,
+        "recorded_by": manual.recorded_by,
+        "allocations": [
+            {"invoice_id": str(a.payment.invoice_id), "invoice_number": a.payment.invoice_number, "amount": a.amount}
+            for a in manual.allocations.select_related("payment")
+        ],
+    }

@@ -7,15 +7,24 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from boissipay.api.idempotency import HEADER, idempotent
 from boissipay.api.pagination import StandardPagination
 from boissipay.api.parsers import loads_checked
 from boissipay.api.schema import page_of, problems
 from boissipay.errors import DomainError, NotFound
-from payments import selectors, services, signatures
+from payments import manual_payments, selectors, services, signatures
 from payments.api import serializers as io
 from payments.metrics import WEBHOOK_SIGNATURE_FAILURES
 
 READ = "payments:read"
+MANUAL = "payments:manual"
+REQUIRED_IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Required. A retry with the same key and body gets the first answer back and records nothing.",
+)
 
 
 class PaymentListView(APIView):
@@ -104,3 +113,39 @@ class PaymentWebhookView(APIView):
             currency=fields["currency"],
         )
         return Response({"received": True, "applied": payment is not None})
+
+
+class ManualPaymentView(APIView):
+    """Money received outside the debit (payments.manual_payments), recorded by a staff system."""
+
+    required_scopes = {"POST": MANUAL}
+
+    @extend_schema(
+        operation_id="recordManualPayment",
+        tags=["payments"],
+        parameters=[REQUIRED_IDEMPOTENCY_KEY],
+        request=io.ManualPaymentCreateSerializer,
+        responses={201: io.ManualPaymentSerializer, **problems(400, 401, 403, 404, 409, 422)},
+    )
+    def post(self, request):
+        body = io.ManualPaymentCreateSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        scope = request.user.customer_id
+        if scope is not None and str(scope) != str(data["customer_id"]):
+            raise NotFound("No such customer.", "not_found")
+
+        def perform():
+            manual = manual_payments.record_manual_payment(
+                customer_id=data["customer_id"],
+                amount=data["amount"],
+                currency=data["currency"],
+                received_on=data["received_on"],
+                method=data["method"],
+                bank_reference=data["bank_reference"],
+                recorded_by=f"api key {request.user.name}",
+                invoice_ids=[str(i) for i in data["invoice_ids"]] if "invoice_ids" in data else None,
+            )
+            return Response(io.manual_payment_body(manual), status=201)
+
+        return idempotent(request, perform, required=True)

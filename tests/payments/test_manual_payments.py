@@ -202,3 +202,63 @@ def test_staff_record_a_transfer_in_the_admin_and_see_where_it_went(bank, admin_
     )  # fmt: skip
     assert "is recorded already" in again.content.decode()
     assert "Record a payment received" in admin_client.get("/admin/payments/manualpayment/").content.decode()
+
+
+def manual_body(customer, **changes) -> dict:
+    return {
+        "customer_id": str(customer.pk),
+        "method": "cheque",
+        "amount": 3_000,
+        "currency": "EUR",
+        "received_on": "2026-11-20",
+        "bank_reference": "CHQ-0004512",
+        **changes,
+    }
+
+
+def test_a_staff_system_records_a_cheque_through_the_api_once(bank):
+    from rest_framework.test import APIClient
+
+    contract = factories.contract()
+    settled()
+    [payment] = invoiced((contract, 10_000))
+    _, key = factories.api_key("payments:manual", name="tresorerie")
+    api = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+    created = api.post(
+        "/api/v1/payments/manual", manual_body(contract.customer), format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    replayed = api.post(
+        "/api/v1/payments/manual", manual_body(contract.customer), format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    settled()
+
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["amount"], body["unallocated"], body["recorded_by"]) == (3_000, 0, "api key tresorerie")
+    assert body["allocations"] == [
+        {"invoice_id": str(payment.invoice_id), "invoice_number": payment.invoice_number, "amount": 3_000}
+    ]
+    assert (replayed.status_code, replayed.json()) == (201, body)  # the first answer, nothing recorded twice
+    assert ManualPayment.objects.count() == 1 and outstanding(contract) == 7_000
+
+    again = api.post(
+        "/api/v1/payments/manual", manual_body(contract.customer), format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "manual_payment_exists")
+    missing_key = api.post("/api/v1/payments/manual", manual_body(contract.customer, bank_reference="X"), format="json")
+    assert (missing_key.status_code, missing_key.json()["code"]) == (400, "idempotency_key_required")
+    bad = api.post(
+        "/api/v1/payments/manual",
+        manual_body(contract.customer, amount=0, surprise=1, bank_reference="Y"),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k3",
+    )
+    assert bad.status_code == 400 and bad["Content-Type"] == "application/problem+json"
+    _, reader = factories.api_key("payments:read")
+    forbidden = APIClient(HTTP_AUTHORIZATION=f"Api-Key {reader}").post(
+        "/api/v1/payments/manual", manual_body(contract.customer, bank_reference="Z"), format="json",
+        HTTP_IDEMPOTENCY_KEY="k4",
+    )  # fmt: skip
+    assert forbidden.status_code == 403
+    assert ManualPayment.objects.count() == 1
