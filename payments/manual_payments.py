@@ -87,7 +87,7 @@ def record_manual_payment(
         allocations = _allocate(manual, _targets(manual, invoice_ids))
         outbox.record(
             ManualPaymentRecorded(
-                customer_id=manual.customer_id, manual_payment=_state(manual), allocations=allocations
+                customer_id=manual.customer_id, manual_payment=manual_payment_state(manual), allocations=allocations
             )
         )
         if manual.unallocated:
@@ -194,7 +194,7 @@ def _credit_changed(customer_id, currency: str) -> None:
     outbox.record(CustomerCreditChanged(customer_id=customer_id, currency=currency, credit=credit))
 
 
-def _state(manual: ManualPayment) -> ManualPaymentState:
+def manual_payment_state(manual: ManualPayment) -> ManualPaymentState:
     return {
         "manual_payment_id": str(manual.pk),
         "customer_id": str(manual.customer_id),

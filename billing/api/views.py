@@ -12,21 +12,13 @@ from billing.errors import BillingErrorCode as Code
 from billing.metrics import OPERATIONS
 from billing.models import OperationStatus
 from boissipay.api.errors import problem
-from boissipay.api.idempotency import HEADER, idempotent
+from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
-from boissipay.api.schema import page_of, problems
+from boissipay.api.schema import REQUIRED_IDEMPOTENCY_KEY, page_of, problems
 from boissipay.errors import NotFound
 
 READ = "operations:read"
 WRITE = "operations:write"
-
-REQUIRED_IDEMPOTENCY_KEY = OpenApiParameter(
-    HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Required. A retry with the same key and body gets the first answer back and creates nothing.",
-)
 
 
 def _visible_account(request, contract_id):

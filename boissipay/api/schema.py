@@ -56,6 +56,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="A retry with the same key and body gets the first answer back and creates nothing.",
 )
+REQUIRED_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Required. A retry with the same key and body gets the first answer back and creates nothing.",
+)
 
 
 def page_of(serializer_class: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:

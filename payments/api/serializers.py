@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from boissipay.api.serializers import QueryFilterSerializer, StrictIntegerField
+from payments.manual_payments import manual_payment_state
 from payments.models import Payment
 from payments.services import reason_label
 
@@ -104,16 +105,11 @@ class ManualPaymentSerializer(serializers.Serializer):
 
 
 def manual_payment_body(manual) -> dict:
+    """The API's view of a recorded manual payment: its event state, and where it went."""
+    state = dict(manual_payment_state(manual))
     return {
-        "id": str(manual.pk),
-        "customer_id": str(manual.customer_id),
-        "method": manual.method,
-        "amount": manual.amount,
-        "currency": manual.currency,
-        "received_on": manual.received_on.isoformat(),
-        "bank_reference": manual.bank_reference,
-        "unallocated": manual.unallocated,
-        "recorded_by": manual.recorded_by,
+        "id": state.pop("manual_payment_id"),
+        **state,
         "allocations": [
             {"invoice_id": str(a.payment.invoice_id), "invoice_number": a.payment.invoice_number, "amount": a.amount}
             for a in manual.allocations.select_related("payment")

@@ -7,10 +7,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from boissipay.api.idempotency import HEADER, idempotent
+from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
 from boissipay.api.parsers import loads_checked
-from boissipay.api.schema import page_of, problems
+from boissipay.api.schema import REQUIRED_IDEMPOTENCY_KEY, page_of, problems
 from boissipay.errors import DomainError, NotFound
 from payments import manual_payments, selectors, services, signatures
 from payments.api import serializers as io
@@ -18,13 +18,6 @@ from payments.metrics import WEBHOOK_SIGNATURE_FAILURES
 
 READ = "payments:read"
 MANUAL = "payments:manual"
-REQUIRED_IDEMPOTENCY_KEY = OpenApiParameter(
-    HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Required. A retry with the same key and body gets the first answer back and records nothing.",
-)
 
 
 class PaymentListView(APIView):
