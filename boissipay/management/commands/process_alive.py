@@ -5,7 +5,7 @@ import socket
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models.functions import Now
+from django.utils import timezone
 
 from boissipay.models import Heartbeat
 
@@ -24,7 +24,8 @@ class Command(BaseCommand):
         fresh = Heartbeat.objects.filter(
             kind=kind,
             name__startswith=f"{kind}@{host}:",
-            beat_at__gte=Now() - dt.timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS),
+            # Stale as /health/ready says it (boissipay.heartbeat.processes): by this host's clock.
+            beat_at__gte=timezone.now() - dt.timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS),
         )
         if not fresh.exists():
             raise CommandError(f"no {kind} on {host} has beaten within {settings.HEARTBEAT_STALE_SECONDS} s")
