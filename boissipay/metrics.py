@@ -135,7 +135,7 @@ def scrape() -> bytes:
 def metrics_view(request):
     """GET /metrics, for Prometheus. A bearer token (METRICS_TOKEN), else closed unless
     METRICS_ALLOW_UNAUTHENTICATED=1 (network-protected deployments, local runs)."""
-    from boissipay.api.errors import _problem_response as problem_response
+    from boissipay.api.errors import problem_response
 
     token = settings.METRICS_TOKEN
     if token:

@@ -499,14 +499,16 @@ def mark_failed(*, payment_id, reason: str, staff: str = "") -> Payment:
 # --- after the debit: returns and refunds, and the bank's files ---------------------------------------
 
 
-def payment_for_end_to_end_id(end_to_end_id: str) -> Payment | None:
-    """The payment a SEPA end-to-end id names (`<payment id hex>-<attempt>`), locked."""
+def payment_for_end_to_end_id(end_to_end_id: str, *, lock: bool = True) -> Payment | None:
+    """The payment a SEPA end-to-end id names (`<payment id hex>-<attempt>`), locked
+    unless the caller only needs to know it (the service it calls locks it)."""
     payment_hex = end_to_end_id.split("-", 1)[0]
     try:
         payment_id = uuid.UUID(hex=payment_hex)
     except ValueError:
         return None
-    return Payment.objects.select_for_update().filter(pk=payment_id).first()
+    payments = Payment.objects.select_for_update() if lock else Payment.objects
+    return payments.filter(pk=payment_id).first()
 
 
 def record_return(
@@ -667,8 +669,7 @@ def _apply_bank_entry(entry, *, source: str) -> tuple[str, Payment | None, str]:
         if outcome == BankEntryOutcome.UNKNOWN:
             detail = "no payment has this end-to-end id"
         return outcome, payment, detail
-    with transaction.atomic():
-        payment = payment_for_end_to_end_id(entry.end_to_end_id)
+    payment = payment_for_end_to_end_id(entry.end_to_end_id, lock=False)  # record_outcome locks it
     if payment is None:
         return BankEntryOutcome.UNKNOWN, None, "no payment has this end-to-end id"
     succeeded = entry.kind == "settled"

@@ -118,7 +118,7 @@ def problem_exception_handler(exc, context):
     return response
 
 
-def _problem_response(status_code: int, code: str, detail: str) -> JsonResponse:
+def problem_response(status_code: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(
         problem(status_code, code, _TITLES.get(status_code, "Server error"), detail),
         status=status_code,
@@ -131,28 +131,28 @@ def handler404(request, exception=None):
         from django.views.defaults import page_not_found
 
         return page_not_found(request, exception)
-    return _problem_response(404, "not_found", "No such resource.")
+    return problem_response(404, "not_found", "No such resource.")
 
 
 def handler500(request):
-    return _problem_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+    return problem_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
 
 
 def handler400(request, exception=None):
-    return _problem_response(400, "bad_request", "The request could not be understood.")
+    return problem_response(400, "bad_request", "The request could not be understood.")
 
 
 @csrf_exempt  # an API client has no CSRF cookie: whatever the method, the answer is the 404
 def api_not_found(request, unmatched: str = ""):
     """The last route under /api/: an unknown path answers a problem, not Django's page."""
-    return _problem_response(404, "not_found", "No such resource.")
+    return problem_response(404, "not_found", "No such resource.")
 
 
 def csrf_failure(request, reason: str = ""):
     """CSRF_FAILURE_VIEW: a problem under /api/ (the API authenticates by key, so this is
     only reached by a plain Django view), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return _problem_response(403, "forbidden", "The request was refused (CSRF).")
+        return problem_response(403, "forbidden", "The request was refused (CSRF).")
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason)
@@ -172,20 +172,20 @@ class ApiProblemMiddleware:
             # A NUL (or another control character) names nothing: answered before it reaches
             # a query (PostgreSQL refuses NUL in text: a DataError, a 500).
             if CONTROL_IN_PATH.search(request.path):
-                return _problem_response(404, "not_found", "No such resource.")
+                return problem_response(404, "not_found", "No such resource.")
             if CONTROL_IN_PATH.search(request.META.get("QUERY_STRING", "")):
-                return _problem_response(400, "bad_request", "The query holds a control character.")
+                return problem_response(400, "bad_request", "The query holds a control character.")
         return self.get_response(request)
 
     def process_exception(self, request, exception):
         if not request.path.startswith("/api/"):
             return None
         if isinstance(exception, Http404):
-            return _problem_response(404, "not_found", "No such resource.")
+            return problem_response(404, "not_found", "No such resource.")
         if isinstance(exception, PermissionDenied):
-            return _problem_response(403, "forbidden", "You may not do this.")
+            return problem_response(403, "forbidden", "You may not do this.")
         if isinstance(exception, SuspiciousOperation | BadRequest):
-            return _problem_response(400, "bad_request", "The request could not be understood.")
+            return problem_response(400, "bad_request", "The request could not be understood.")
         logging.getLogger("django.request").error(
             "Internal Server Error: %s", request.path, exc_info=exception, extra={"status_code": 500}
         )
