@@ -11,9 +11,11 @@ import pytest
 import requests
 from django.db import connection
 
+from boissipay.models import Heartbeat
 from devtools.embedded.kafka import free_port
 from tests import eventkit, factories
 from tests.contracts.test_api import contract_body
+from tests.kernel.test_observability import sample
 from tests.kernel.test_settings_and_docs import PRODUCTION
 from tests.test_run_local import ROOT, _healthy
 
@@ -21,20 +23,25 @@ pytestmark = pytest.mark.slow
 METRICS_TOKEN = "metrics-token-" + "m" * 40
 
 
-@pytest.fixture
-def production_server(transactional_db, tmp_path):
+def production_env(**changes: str) -> dict:
+    """Production settings (DEBUG off, real secrets) on the test database."""
     db = connection.settings_dict
     host = urllib.parse.quote(db["HOST"], safe="")
-    port = free_port()
     env = {**eventkit.subprocess_env("unused:0"), **{k: v for k, v in PRODUCTION.items() if v is not None}}
     for name in ("BOISSIPAY_ALLOW_DEV_SECRET", "DJANGO_SETTINGS_MODULE", "BOISSIPAY_DB_NAME"):
         env.pop(name, None)
     env.update(
         DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="2",
         METRICS_TOKEN=METRICS_TOKEN,
+        **changes,
     )
+    return env
+
+
+@pytest.fixture
+def production_server(transactional_db, tmp_path):
+    port = free_port()
+    env = production_env(GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2")
     with open(tmp_path / "web.log", "w") as log:
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "gunicorn.conf.py"],
@@ -155,8 +162,6 @@ def test_production_logs_json_lines_with_request_ids_and_no_iban_nor_key_and_met
     scraped = call("get", f"{production_server}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert scraped.status_code == 200
     assert call("get", f"{production_server}/metrics").status_code == 401
-    from tests.kernel.test_observability import sample
-
     # Both gunicorn workers' counts, whichever served the scrape (PROMETHEUS_MULTIPROC_DIR).
     assert sample(scraped.text, "django_http_requests_total_by_method_total", method="GET") >= 21
 
@@ -166,3 +171,61 @@ def test_production_logs_json_lines_with_request_ids_and_no_iban_nor_key_and_met
     assert any(line.get("request_id") == "req-logs-2" for line in lines), log  # the refused request's warning
     assert factories.IBAN not in log and factories.IBAN[:-1] + "0" not in log
     assert key not in log and "bp_wrong" not in log
+
+
+@pytest.mark.kafka
+def test_production_relay_consumer_and_prefork_worker_run_with_debug_off(transactional_db, tmp_path, kafka_broker):
+    """The Procfile's relay, a consumer and the Celery worker (prefork, Redis), as compose
+    runs them: with production settings, JSON logs, their heartbeats and metrics."""
+    env = production_env(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
+        KAFKA_MAX_POLL_INTERVAL_MS="3000",
+        EVENT_FEED_PAYMENTS="kafka",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/13",
+        CELERY_WORKER_CONCURRENCY="1",
+    )
+    ports = {"relay": free_port(), "consumer": free_port()}
+    commands = {
+        "relay": [sys.executable, "manage.py", "relay_outbox", "--metrics-port", str(ports["relay"])],
+        "consumer": [sys.executable, "manage.py", "consume_events", "--context", "payments",
+                     "--metrics-port", str(ports["consumer"])],
+        "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--without-gossip",
+                   "--without-mingle"],
+    }  # fmt: skip
+    children = {}
+    for name, command in commands.items():
+        with open(tmp_path / f"{name}.log", "w") as log:
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        factories.billed_contract()  # contract events in the outbox, for the relay
+
+        def published() -> float:
+            try:
+                text = requests.get(f"http://127.0.0.1:{ports['relay']}/metrics", timeout=5).text
+            except requests.RequestException:
+                return 0
+            return sample(text, "boissipay_relay_published_total")
+
+        eventkit.wait_until(lambda: published() >= 1, timeout=60, message="the relay to publish and count it")
+        kinds = {"relay", "consumer-payments", "worker"}
+        eventkit.wait_until(
+            lambda: kinds <= set(Heartbeat.objects.values_list("kind", flat=True)),
+            timeout=90,
+            message="a heartbeat from the relay, the consumer and the worker",
+        )
+        for kind in kinds:
+            alive = subprocess.run(
+                [sys.executable, "manage.py", "process_alive", kind], cwd=ROOT, env=env, capture_output=True,
+                text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert alive.returncode == 0, alive.stderr
+        assert all(child.poll() is None for child in children.values())
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            child.wait(60)
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert "prefork" in worker_log
+    relay_lines = [line for line in (tmp_path / "relay.log").read_text().splitlines() if line.startswith("{")]
+    assert relay_lines and all("level" in json.loads(line) for line in relay_lines)
