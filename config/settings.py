@@ -269,9 +269,11 @@ EVENT_FEED = {
 }
 
 # --- Celery ---------------------------------------------------------------------------
-# With no broker server, kombu's filesystem transport passes messages through a local folder.
+# With no broker server, kombu's filesystem transport passes messages through a local folder
+# (local runs only; devtools.embedded.celery_broker writes each message atomically).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_TRANSPORT = "devtools.embedded.celery_broker:Transport"
     _queue_dir = Path(env("CELERY_QUEUE_DIR", str(LOCAL_DIR / "celery-queue")))
     _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
