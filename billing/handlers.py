@@ -5,7 +5,7 @@ from billing import services
 from boissipay.bus import handles
 from boissipay.events import EventMessage
 from contracts.events import CONTRACT_STATE_EVENTS
-from invoicing.events import InvoiceSent
+from invoicing.events import CreditNoteIssued, InvoiceSent
 from payments.events import PaymentAllocated, PaymentRefunded, PaymentReturned, PaymentSucceeded
 
 CONTEXT = "billing"
@@ -49,3 +49,21 @@ def lower_for_money_received_otherwise(message: EventMessage) -> None:
     services.record_paid_outside(
         contract_id=payment["contract_id"], invoice_id=payment["invoice_id"], total=payment["allocated"]
     )
+
+
+@handles(CreditNoteIssued.event_type, context=CONTEXT)
+def lower_for_credit_note(message: EventMessage) -> None:
+    """A credit note lowers what the invoice asks (that much is no longer outstanding);
+    one in full cancels it, and its operations wait to be invoiced again."""
+    data = message.data
+    invoice = data["invoice"]
+    if data["full"]:
+        services.cancel_invoice(
+            contract_id=data["contract_id"],
+            invoice_id=invoice["invoice_id"],
+            operation_ids=data["released_operation_ids"],
+        )
+    else:
+        services.record_credit(
+            contract_id=data["contract_id"], invoice_id=invoice["invoice_id"], credited=data["credited"]
+        )

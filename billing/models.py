@@ -169,12 +169,19 @@ class OutOfScopeAttempt(models.Model):
 
 class InvoicePaidOutside(models.Model):
     """How much of an invoice was paid outside its direct debit (transfers, cheques,
-    customer credit), as payments said in `payments.payment.allocated`: already out of the
+    customer credit), as payments said in `payments.payment.allocated`, and how much was
+    credited by credit notes (`invoicing.credit_note.issued`): already out of the
     outstanding balance, so settling or reopening the invoice moves only the rest."""
 
     invoice_id = models.UUIDField(primary_key=True)
     contract_id = models.UUIDField(db_index=True)
-    amount = models.BigIntegerField(help_text="Minor units, the total so far.")
+    amount = models.BigIntegerField(help_text="Minor units, the total paid outside the debit so far.")
+    credited = models.BigIntegerField(
+        default=0, db_default=0, help_text="Minor units, the total credited by credit notes so far."
+    )
+    cancelled = models.BooleanField(
+        default=False, db_default=False, help_text="Credited in full: its operations are unbilled again."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -413,7 +413,67 @@ def record_paid_outside(*, contract_id, invoice_id, total: int) -> int:
 
 
 def _paid_outside(invoice_id) -> int:
-    return InvoicePaidOutside.objects.filter(pk=invoice_id).values_list("amount", flat=True).first() or 0
+    """What of the invoice is out of the outstanding balance already: paid outside the
+    debit, or credited."""
+    held = InvoicePaidOutside.objects.filter(pk=invoice_id).values_list("amount", "credited").first()
+    return sum(held) if held else 0
+
+
+def record_credit(*, contract_id, invoice_id, credited: int) -> int:
+    """A credit note lowered the invoice to `credited` in all (its total so far): what is
+    new in it leaves the outstanding balance, unless the invoice is paid already (its
+    amount left then; payments owes the customer a refund). Returns the change; a
+    repeated or late event changes nothing."""
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+        held, _ = InvoicePaidOutside.objects.select_for_update().get_or_create(
+            invoice_id=invoice_id, defaults={"contract_id": contract_id, "amount": 0}
+        )
+        change = credited - held.credited
+        if change <= 0 or held.cancelled:
+            return 0
+        held.credited = credited
+        held.save(update_fields=["credited", "updated_at"])
+        paid = Operation.objects.filter(invoice_id=invoice_id, settlement=Settlement.PAID).exists()
+        if account is not None and not paid:
+            account.invoiced_unpaid -= change
+            account.save(update_fields=["invoiced_unpaid", "updated_at"])
+        return change
+
+
+def cancel_invoice(*, contract_id, invoice_id, operation_ids: list[str]) -> int:
+    """A credit note cancelled the invoice: its operations are unbilled again, to be
+    invoiced anew, and the outstanding balance counts them as such. What was paid outside
+    the debit or credited no longer lowers it (payments holds that money as the customer's
+    credit or refund). Returns how many operations went back; a repeated event changes
+    nothing."""
+    with transaction.atomic():
+        account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+        held, _ = InvoicePaidOutside.objects.select_for_update().get_or_create(
+            invoice_id=invoice_id, defaults={"contract_id": contract_id, "amount": 0}
+        )
+        if held.cancelled:
+            return 0
+        moving = list(
+            Operation.objects.filter(pk__in=operation_ids, contract_id=contract_id)
+            .select_for_update()
+            .only("id", "type", "amount", "settlement", "invoice_id")
+        )
+        invoiced = sum(op.signed_amount for op in moving if op.settlement == Settlement.INVOICED)
+        paid = sum(op.signed_amount for op in moving if op.settlement == Settlement.PAID)
+        was_paid = any(op.settlement == Settlement.PAID for op in moving)
+        if account is not None:
+            account.unbilled += invoiced + paid
+            account.invoiced_unpaid -= invoiced
+            if not was_paid:
+                account.invoiced_unpaid += held.amount + held.credited
+            account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
+        Operation.objects.filter(pk__in=[op.pk for op in moving]).update(
+            settlement=Settlement.UNBILLED, invoice_id=None
+        )
+        held.cancelled = True
+        held.save(update_fields=["cancelled", "updated_at"])
+        return len(moving)
 
 
 def reopen_invoice(*, contract_id, invoice_id) -> int:

@@ -70,6 +70,10 @@ class InvoiceDocument:
     total_excl_tax: int
     total_vat: int
     total_incl_tax: int
+    # A credit note issued on demand: the invoice it corrects (BT-25, BT-26) and why.
+    corrects_number: str = ""
+    corrects_issue_date: dt.date | None = None
+    reason: str = ""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -312,6 +316,11 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
     if direct_debit and document.creditor_identifier:
         settlement.creditor_reference_id = _compact(document.creditor_identifier)  # BT-90
     settlement.payment_reference = document.number  # BT-83
+    if document.corrects_number:
+        reference = settlement.invoice_referenced_document
+        reference.issuer_assigned_id = document.corrects_number  # BT-25: the invoice this credit note corrects
+        if document.corrects_issue_date:
+            reference.issue_date_time = document.corrects_issue_date  # BT-26
     settlement.currency_code = currency  # BT-5
     if direct_debit:
         means = PaymentMeans()
@@ -463,6 +472,11 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
         ("Date d'échéance", _format_date(document.due_date)),
         ("Période", _format_period(document.period)),
         ("Contrat", document.contract_reference),
+        (
+            "Facture rectifiée",
+            document.corrects_number
+            + (f" du {_format_date(document.corrects_issue_date)}" if document.corrects_issue_date else ""),
+        ),
     ]
     for label, value in facts:
         if not value:
@@ -602,7 +616,15 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
             0,
             4.2,
             align="L",
-            text=f"Cet avoir de {money(document.total_incl_tax)} est en faveur du client ; "
+            text=(
+                f"Avoir sur la facture n° {document.corrects_number}"
+                + (f" du {_format_date(document.corrects_issue_date)}" if document.corrects_issue_date else "")
+                + (f". Motif : {document.reason}" if document.reason else "")
+                + ".\n"
+                if document.corrects_number
+                else ""
+            )
+            + f"Cet avoir de {money(document.total_incl_tax)} est en faveur du client ; "
             "il n'appelle aucun prélèvement.",
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,

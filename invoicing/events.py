@@ -72,4 +72,22 @@ class InvoiceReopened(InvoiceEvent):
     reason: str
 
 
-ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed, InvoiceReopened)
+@dataclass(frozen=True, kw_only=True)
+class CreditNoteIssued(DomainEvent):
+    """Staff credited `invoice` (its state after the credit) with `credit_note` (negative
+    totals). `credited` is the invoice's total credited so far (positive, incl. tax). In
+    `full`, the invoice is cancelled and `released_operation_ids` are to be invoiced again."""
+
+    context: ClassVar[str] = "invoicing"
+    event_type: ClassVar[str] = "invoicing.credit_note.issued"
+    contract_id: uuid.UUID
+    credit_note: InvoiceState
+    invoice: InvoiceState
+    credited: int
+    full: bool
+    released_operation_ids: list[str]
+    reason: str
+    issued_by: str
+
+
+ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed, InvoiceReopened, CreditNoteIssued)

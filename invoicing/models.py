@@ -39,6 +39,8 @@ class InvoiceStatus(models.TextChoices):
     SENT = "sent", "Sent"
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed"
+    # Credited in full by a credit note on demand: its operations are invoiced again.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class BillingRunStatus(models.TextChoices):
@@ -110,7 +112,7 @@ class Invoice(models.Model):
     operations_count = models.PositiveIntegerField()
     mandate_reference = models.CharField(max_length=35, blank=True, default="")
     iban_masked = models.CharField(max_length=40, blank=True, default="")
-    status = models.CharField(max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED)
+    status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED)
     billing_run = models.ForeignKey(
         BillingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
@@ -131,6 +133,25 @@ class Invoice(models.Model):
         db_default=0,
         help_text="Paid by transfer, cheque or customer credit so far (minor units): partly paid when short.",
     )
+    # Credit notes on demand (issue 15, section 4): a credit note refers to the invoice it
+    # corrects (EN 16931 BT-25); the invoice keeps the total credited so far.
+    corrects = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+        help_text="The invoice this credit note corrects (BT-25).",
+    )
+    credited = models.BigIntegerField(
+        default=0, db_default=0, help_text="Credited by credit notes so far (minor units, incl. tax)."
+    )
+    reason = models.CharField(
+        max_length=500, blank=True, default="", db_default="", help_text="Why staff issued this credit note."
+    )
+    issued_by = models.CharField(
+        max_length=150, blank=True, default="", db_default="", help_text="Who issued this credit note."
+    )
 
     class Meta:
         ordering = ["-issue_date", "-number"]
@@ -138,6 +159,35 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"(unnumbered {self.id})"
+
+
+class CreditNoteLine(models.Model):
+    """A line of a credit note issued on demand: an operation of the corrected invoice
+    credited whole, or an amount at one VAT rate. Amounts are signed like the credit
+    note's totals (negative)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credit_note = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_lines")
+    position = models.PositiveSmallIntegerField()
+    date = models.DateField(help_text="The operation's day, or the credit note's.")
+    description = models.CharField(max_length=500)
+    operation_id = models.UUIDField(null=True, blank=True, help_text="The operation credited, when one is.")
+    external_ref = models.CharField(max_length=100, blank=True, default="")
+    purchase_order = models.CharField(max_length=100, blank=True, default="")
+    cost_centre = models.CharField(max_length=100, blank=True, default="")
+    amount_excl_tax = models.BigIntegerField()
+    vat_amount = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    vat_breakdown = models.JSONField(default=list, help_text="[{rate, base, vat}], signed")
+
+    class Meta:
+        ordering = ["credit_note", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "position"], name="one_credit_line_per_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note} #{self.position}"
 
 
 class InvoiceSequence(models.Model):

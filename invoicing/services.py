@@ -561,6 +561,8 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     def vat_lines(breakdown) -> tuple[documents.VatLine, ...]:
         return tuple(documents.VatLine(rate=v["rate"], base=sign * v["base"], vat=sign * v["vat"]) for v in breakdown)
 
+    if invoice.corrects_id:
+        return _credit_note_document(invoice, seller=seller, buyer=buyer, vat_lines=vat_lines)
     lines = tuple(
         documents.Line(
             date=line.decided_at.astimezone(PARIS).date(),
@@ -608,6 +610,72 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         total_excl_tax=sign * invoice.total_excl_tax,
         total_vat=sign * invoice.total_vat,
         total_incl_tax=sign * invoice.total_incl_tax,
+    )
+
+
+def _parties(seller: dict, buyer: dict) -> tuple[documents.Party, documents.Party]:
+    return (
+        documents.Party(
+            name=seller["name"],
+            siren=seller["siren"],
+            vat_number=seller["vat_number"],
+            address=seller["address"].replace("\\n", "\n"),
+            country=seller["country"],
+            email=seller["email"],
+        ),
+        documents.Party(
+            name=buyer["legal_name"],
+            siren=buyer["siren"],
+            vat_number=buyer["vat_number"],
+            address=buyer["billing_address"],
+            country=buyer["country"],
+            email=buyer["billing_email"],
+        ),
+    )
+
+
+def _credit_note_document(note: Invoice, *, seller, buyer, vat_lines) -> documents.InvoiceDocument:
+    """A credit note issued on demand (invoicing.credit_notes): its own lines, positive as
+    credited, and the invoice it corrects (BT-25)."""
+    corrected = note.corrects
+    assert corrected is not None
+    seller_party, buyer_party = _parties(seller, buyer)
+    lines = tuple(
+        documents.Line(
+            date=line.date,
+            description=line.description,
+            external_ref=line.external_ref,
+            purchase_order=line.purchase_order,
+            cost_centre=line.cost_centre,
+            amount_excl_tax=-line.amount_excl_tax,
+            vat_amount=-line.vat_amount,
+            amount_incl_tax=-line.amount,
+            vat=vat_lines(line.vat_breakdown),
+        )
+        for line in note.credit_lines.order_by("position")
+    )
+    return documents.InvoiceDocument(
+        number=note.number or "",
+        kind=note.kind,
+        issue_date=note.issue_date,
+        due_date=note.due_date,
+        period=note.period.strftime("%Y-%m"),
+        currency=note.currency,
+        seller=seller_party,
+        buyer=buyer_party,
+        contract_reference=note.contract_reference,
+        mandate_reference=note.mandate_reference,
+        creditor_identifier=seller["creditor_identifier"],
+        iban_masked=note.iban_masked,
+        debit_date=debit_date(note.due_date),
+        lines=lines,
+        vat_breakdown=vat_lines(note.vat_breakdown),
+        total_excl_tax=-note.total_excl_tax,
+        total_vat=-note.total_vat,
+        total_incl_tax=-note.total_incl_tax,
+        corrects_number=corrected.number or "",
+        corrects_issue_date=corrected.issue_date,
+        reason=note.reason,
     )
 
 
@@ -700,7 +768,7 @@ def mark_invoice_paid(*, invoice_id) -> bool:
     """Its collection succeeded. Returns False when nothing changed (already paid)."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
-        if invoice is None or invoice.status == InvoiceStatus.PAID:
+        if invoice is None or invoice.status in (InvoiceStatus.PAID, InvoiceStatus.CANCELLED):
             return False
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = timezone.now()
@@ -733,7 +801,7 @@ def mark_invoice_failed(*, invoice_id, reason: str) -> bool:
     """Its collection failed for good. Returns False when nothing changed."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
-        if invoice is None or invoice.status in (InvoiceStatus.PAID, InvoiceStatus.FAILED):
+        if invoice is None or invoice.status in (InvoiceStatus.PAID, InvoiceStatus.FAILED, InvoiceStatus.CANCELLED):
             return False
         invoice.status = InvoiceStatus.FAILED
         invoice.save(update_fields=["status"])

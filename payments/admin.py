@@ -205,7 +205,7 @@ class AllocationInline(admin.TabularInline):
 
 class ManualPaymentForm(forms.Form):
     customer_id = forms.UUIDField(label="Customer id")
-    method = forms.ChoiceField(choices=ManualPaymentMethod.choices)
+    method = forms.ChoiceField(choices=ManualPaymentMethod.choices[:2])
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"), help_text="In euros.")
     currency = forms.CharField(max_length=3, initial="EUR")
     received_on = forms.DateField(help_text="YYYY-MM-DD")

@@ -18,11 +18,12 @@ class PaymentState(TypedDict):
     contract_id: str
     contract_reference: str
     amount: int
-    allocated: int  # paid outside the debit; the debit takes amount - allocated
+    allocated: int  # paid outside the debit
+    credited: int  # lowered by credit notes before collection; the debit takes amount - allocated - credited
     currency: str
     original_due_date: str
     due_date: str
-    status: str  # pending | submitted | succeeded | failed | returned | refunded
+    status: str  # pending | submitted | succeeded | failed | returned | refunded | cancelled
     gateway: str
     attempts: int
     mandate_reference: str
@@ -146,6 +147,40 @@ class CustomerCreditChanged(DomainEvent):
         return str(self.customer_id)
 
 
+class RefundState(TypedDict):
+    refund_id: str
+    credit_note_id: str
+    credit_note_number: str
+    amount: int
+    currency: str
+    status: str  # held | owed | exported | void
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentCredited(PaymentEvent):
+    """A credit note on the invoice: `lowered` came off the debit (`payment.credited`, or
+    the payment is `cancelled` when its invoice was credited in full), `refund` is owed
+    back when the debit was collected (held while it is at the bank), and `to_credit`
+    went to the customer's credit (money received otherwise that the invoice no longer
+    needs)."""
+
+    event_type: ClassVar[str] = "payments.payment.credited"
+    credit_note_id: str
+    credit_note_number: str
+    lowered: int
+    refund: RefundState | None
+    to_credit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundChanged(PaymentEvent):
+    """A refund owed to the customer changed: owed once its debit settled, void when the
+    debit failed (it was lowered instead), exported in a pain.001 credit transfer."""
+
+    event_type: ClassVar[str] = "payments.refund.changed"
+    refund: RefundState
+
+
 ALL_EVENTS = (
     PaymentScheduled,
     PaymentSubmitted,
@@ -156,4 +191,6 @@ ALL_EVENTS = (
     PaymentAllocated,
     ManualPaymentRecorded,
     CustomerCreditChanged,
+    PaymentCredited,
+    RefundChanged,
 )

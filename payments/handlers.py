@@ -3,8 +3,8 @@
 from billing.events import PurchaseAccepted, RefundAccepted
 from boissipay.bus import handles
 from boissipay.events import EventMessage
-from invoicing.events import InvoiceIssued, InvoiceSent
-from payments import services
+from invoicing.events import CreditNoteIssued, InvoiceIssued, InvoiceSent
+from payments import credit_notes, services
 
 CONTEXT = "payments"
 
@@ -27,4 +27,13 @@ def attach_items(message: EventMessage) -> None:
     """The invoice's collection will settle the payment items of its operations."""
     services.attach_items_to_invoice(
         invoice_id=message.data["invoice"]["invoice_id"], operation_ids=message.data["operation_ids"]
+    )
+
+
+@handles(CreditNoteIssued.event_type, context=CONTEXT)
+def apply_credit_note(message: EventMessage) -> None:
+    """A credit note lowers the invoice's debit, or makes a refund owed when it was collected."""
+    data = message.data
+    credit_notes.apply_credit_note(
+        credit_note=data["credit_note"], invoice=data["invoice"], full=data["full"], issued_by=data["issued_by"]
     )

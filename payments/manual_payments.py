@@ -63,7 +63,7 @@ def record_manual_payment(
     already, 422 `invoice_not_payable` for a chosen invoice that cannot take it."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise DomainError("validation_error", "The amount is a positive integer of minor units.", status_code=400)
-    if method not in ManualPaymentMethod.values:
+    if method not in (ManualPaymentMethod.TRANSFER, ManualPaymentMethod.CHEQUE):
         raise DomainError("validation_error", "The method is transfer or cheque.", status_code=400)
     if not bank_reference.strip() or not recorded_by.strip():
         raise DomainError("validation_error", "Give the bank reference and who records it.", status_code=400)

@@ -43,6 +43,8 @@ class PaymentStatus(models.TextChoices):
     # account, no mandate...), or refunded at the debtor's request (MD06, up to 8 weeks).
     RETURNED = "returned", "Returned"
     REFUNDED = "refunded", "Refunded"
+    # Its invoice was credited in full before it was collected: nothing to collect.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Payment(models.Model):
@@ -60,6 +62,11 @@ class Payment(models.Model):
         default=0,
         db_default=0,
         help_text="Paid outside the debit (transfers, cheques, customer credit); the debit takes the rest.",
+    )
+    credited = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Lowered by credit notes before it was collected; the debit takes the rest.",
     )
     currency = models.CharField(max_length=3)
     original_due_date = models.DateField(help_text="The invoice's due date: the first debit date.")
@@ -89,6 +96,10 @@ class Payment(models.Model):
                 condition=models.Q(allocated__gte=0, allocated__lte=models.F("amount")),
                 name="payment_allocated_within_amount",
             ),
+            models.CheckConstraint(
+                condition=models.Q(credited__gte=0, credited__lte=models.F("amount") - models.F("allocated")),
+                name="payment_credited_within_amount",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,8 +107,8 @@ class Payment(models.Model):
 
     @property
     def to_collect(self) -> int:
-        """What the direct debit is to take: the invoice less what was paid otherwise."""
-        return self.amount - self.allocated
+        """What the direct debit is to take: the invoice less what was paid otherwise or credited."""
+        return self.amount - self.allocated - self.credited
 
 
 class PaymentLog(models.Model):
@@ -181,6 +192,9 @@ class BankFileEntry(models.Model):
 class ManualPaymentMethod(models.TextChoices):
     TRANSFER = "transfer", "Transfer"
     CHEQUE = "cheque", "Cheque"
+    # Not money received: a credit note that left more than the invoice's debit had to
+    # take (payments.credit_notes). The customer's credit all the same.
+    CREDIT_NOTE = "credit_note", "Credit note"
 
 
 class ManualPayment(models.Model):
@@ -190,7 +204,7 @@ class ManualPayment(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer_id = models.UUIDField(db_index=True)
-    method = models.CharField(max_length=8, choices=ManualPaymentMethod.choices)
+    method = models.CharField(max_length=11, choices=ManualPaymentMethod.choices)
     amount = models.BigIntegerField(help_text="Minor units.")
     currency = models.CharField(max_length=3)
     received_on = models.DateField()
@@ -228,3 +242,55 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.payment.invoice_number}"
+
+
+class RefundStatus(models.TextChoices):
+    HELD = "held", "Held until the debit is settled"
+    OWED = "owed", "Owed"
+    EXPORTED = "exported", "Exported (credit transfer)"
+    VOID = "void", "Void (the debit was not collected)"
+
+
+class Refund(models.Model):
+    """Money owed back to a customer after a credit note on a collected invoice, paid by
+    a SEPA credit transfer (a pain.001 export). Held while the debit is at the bank: owed
+    once it is settled, void (the debit lowered instead) if it fails."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    credit_note_id = models.UUIDField(unique=True)
+    credit_note_number = models.CharField(max_length=20)
+    customer_id = models.UUIDField(null=True, blank=True)
+    contract_id = models.UUIDField(db_index=True)
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=8, choices=RefundStatus.choices, default=RefundStatus.OWED)
+    export = models.ForeignKey("RefundExport", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_number}: {self.amount} {self.currency} ({self.status})"
+
+
+class RefundExport(models.Model):
+    """A pain.001 credit-transfer file paying owed refunds, kept as produced."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message_id = models.CharField(max_length=35, unique=True)
+    currency = models.CharField(max_length=3)
+    count = models.PositiveIntegerField()
+    total = models.BigIntegerField(help_text="Minor units.")
+    xml = models.TextField()
+    exported_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.count} refunds, {self.total} {self.currency}"

@@ -183,6 +183,7 @@ def payment_state(payment: Payment) -> dict:
         "contract_reference": payment.contract_reference,
         "amount": payment.amount,
         "allocated": payment.allocated,
+        "credited": payment.credited,
         "currency": payment.currency,
         "original_due_date": payment.original_due_date.isoformat(),
         "due_date": payment.due_date.isoformat(),
@@ -386,6 +387,8 @@ def record_outcome(
         if end_to_end_id and end_to_end_id != end_to_end_id_of(payment):
             _log(payment, source, f"ignored: an answer about an earlier attempt ({end_to_end_id})")
             return None
+        from payments.credit_notes import close_when_nothing_to_collect, settle_held_refunds
+
         if succeeded:
             payment.status = PaymentStatus.SUCCEEDED
             payment.settled_at = timezone.now()
@@ -395,8 +398,14 @@ def record_outcome(
                 status=PaymentItemStatus.SETTLED, settled_at=payment.settled_at
             )
             _publish(PaymentSucceeded, payment)
+            settle_held_refunds(payment, collected=True)
         else:
             payment.reason_code = reason_code[:4]
+            settle_held_refunds(payment, collected=False)  # credit notes lower the next attempt
+            if payment.to_collect == 0:  # ... to nothing: credited in full while at the bank
+                payment.status = PaymentStatus.FAILED
+                close_when_nothing_to_collect(payment, cancel=True)
+                return payment
             _fail(payment, reason or "refused by the bank", final=final)
         return payment
 
@@ -557,7 +566,12 @@ def record_return(
         PaymentItem.objects.filter(invoice_id=payment.invoice_id).update(
             status=PaymentItemStatus.PENDING, settled_at=None
         )
-        retry_on = _return_retry_date(payment) if policy.retry else None
+        from payments.credit_notes import close_when_nothing_to_collect, settle_held_refunds
+
+        # Refunds of credit notes not yet paid out are void: the money came back. They
+        # lower what the next attempt takes.
+        settle_held_refunds(payment, collected=False, also_owed=True)
+        retry_on = _return_retry_date(payment) if policy.retry and payment.to_collect > 0 else None
         _publish(
             PaymentRefunded if refunded else PaymentReturned,
             payment,
@@ -584,6 +598,8 @@ def record_return(
             payment.due_date = retry_on
             payment.save()
             _publish(PaymentScheduled, payment)
+        else:
+            close_when_nothing_to_collect(payment)  # credited to nothing meanwhile
         return BankEntryOutcome.APPLIED, payment
 
 
