@@ -2,6 +2,8 @@
 invoices (PDF link, "resend"), the monthly batches with what they will invoice, and the
 operations waiting to be billed."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -189,8 +191,36 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
     ]
     list_filter = ["status", "kind", SendingFailedFilter, PeriodFilter, "currency"]
     search_fields = ["number", "contract_reference", "=contract_id", "buyer__legal_name"]
-    readonly_fields = ["pdf_link", "lines_table"]
+    readonly_fields = ["pdf_link", "lines_table", "credit_notes_display"]
     actions = ["resend"]
+
+    @admin.display(description="credit notes")
+    def credit_notes_display(self, invoice):
+        """A credit note: the invoice it corrects. An invoice: its credit notes, and the
+        page to issue one."""
+        if invoice.corrects_id:
+            url = reverse("admin:invoicing_invoice_change", args=[invoice.corrects_id])
+            return format_html(
+                'Corrects <a href="{}">{}</a> — {} (by {})', url, invoice.corrects.number, invoice.reason,
+                invoice.issued_by,
+            )  # fmt: skip
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({})',
+            (
+                (reverse("admin:invoicing_invoice_change", args=[note.pk]), note.number,
+                 format_money(-note.total_incl_tax, note.currency))
+                for note in invoice.credit_notes.order_by("number")
+            ),
+        )  # fmt: skip
+        issue = ""
+        if invoice.kind == "invoice" and invoice.status != "cancelled":
+            issue = format_html(
+                ' <a class="button" href="{}">Issue a credit note</a>',
+                reverse("admin:invoicing_invoice_credit", args=[invoice.pk]),
+            )
+        credited = format_money(invoice.credited, invoice.currency) if invoice.credited else "nothing"
+        return format_html("Credited: {}. {}{}", credited, links, issue)
 
     @admin.display(description="sending")
     def sending_state(self, invoice):
@@ -225,7 +255,15 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
                 )
                 for line in services.invoice_lines(invoice)
             ),
-        )
+        ) if not invoice.corrects_id else format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (line.date, line.description, line.purchase_order, line.cost_centre,
+                 format_money(line.amount, invoice.currency))
+                for line in invoice.credit_lines.order_by("position")
+            ),
+        )  # fmt: skip
         header = "<tr><th>date</th><th>operation</th><th>purchase order</th><th>cost centre</th><th>incl. tax</th></tr>"
         return format_html("<table>{}{}</table>", mark_safe(header), rows)  # noqa: S308 (constant markup)
 
@@ -236,9 +274,62 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
 
     def get_urls(self):
         custom = [
-            path("<uuid:invoice_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="invoicing_invoice_pdf")
+            path("<uuid:invoice_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="invoicing_invoice_pdf"),
+            path(
+                "<uuid:invoice_id>/credit-note/",
+                self.admin_site.admin_view(self.credit_view),
+                name="invoicing_invoice_credit",
+            ),
         ]
         return custom + super().get_urls()
+
+    def credit_view(self, request, invoice_id):
+        """Issue a credit note (invoicing.credit_notes) against this invoice."""
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import get_object_or_404
+
+        from invoicing import credit_notes
+
+        if not request.user.has_perm("invoicing.add_invoice"):
+            raise PermissionDenied
+        invoice = get_object_or_404(Invoice, pk=invoice_id)
+        form = CreditNoteForm(invoice, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            how = data["how"]
+            try:
+                note = credit_notes.issue_credit_note(
+                    invoice_id=invoice.pk,
+                    issued_by=request.user.get_username(),
+                    reason=data["reason"],
+                    full=how == "full",
+                    operation_ids=data["operation_ids"] if how == "operations" else None,
+                    amounts=[
+                        credit_notes.AmountLine(
+                            rate=data["rate"],
+                            amount_excl_tax=int(data["amount"] * 100),
+                            description=data["description"],
+                        )
+                    ]
+                    if how == "amount"
+                    else None,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.message_user(
+                    request,
+                    f"Credit note {note.number} issued for {format_money(-note.total_incl_tax, note.currency)}.",
+                )
+                return redirect("admin:invoicing_invoice_change", note.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Issue a credit note against {invoice.number}",
+            "invoice": invoice,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/invoicing/invoice/credit_note.html", context)
 
     def pdf_view(self, request, invoice_id):
         from django.http import HttpResponse
@@ -256,6 +347,42 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
         for invoice in invoices:
             send_invoice.delay(str(invoice.pk), resend=True)
         self.message_user(request, f"{len(invoices)} invoice(s) queued for sending.")
+
+
+class CreditNoteForm(forms.Form):
+    """In full, chosen operations, or an amount at one of the invoice's VAT rates."""
+
+    how = forms.ChoiceField(
+        choices=[
+            ("full", "In full: cancel the invoice (its operations are invoiced again)"),
+            ("operations", "The operations ticked below"),
+            ("amount", "An amount at a VAT rate"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    operation_ids = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    rate = forms.ChoiceField(required=False, help_text="VAT rate, percent")
+    amount = forms.DecimalField(
+        required=False, max_digits=14, decimal_places=2, min_value=Decimal("0.01"), help_text="Excl. tax."
+    )
+    description = forms.CharField(required=False, max_length=200)
+    reason = forms.CharField(max_length=500, help_text="Shown on the credit note.")
+
+    def __init__(self, invoice, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["operation_ids"].choices = [
+            (str(line.operation_id), f"{line.description} — {format_money(line.amount, line.currency)}")
+            for line in services.invoice_lines(invoice)
+        ]
+        self.fields["rate"].choices = [(line["rate"], f"{line['rate']} %") for line in invoice.vat_breakdown]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("how") == "operations" and not data.get("operation_ids"):
+            self.add_error("operation_ids", "Tick the operations to credit.")
+        if data.get("how") == "amount" and (not data.get("rate") or not data.get("amount")):
+            self.add_error("amount", "Give the amount and its VAT rate.")
+        return data
 
 
 @admin.register(InvoicingContract)

@@ -273,7 +273,7 @@ def _create_note(invoice: Invoice, lines: list[CreditNoteLine], today: dt.date, 
         total_vat=sum(line.vat_amount for line in lines),
         total_incl_tax=sum(line.amount for line in lines),
         vat_breakdown=[{"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())],
-        operations_count=0,
+        operations_count=len(lines),  # its lines: operations credited, or amounts
         mandate_reference=invoice.mandate_reference,
         iban_masked=invoice.iban_masked,
         status=InvoiceStatus.ISSUED,

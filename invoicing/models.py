@@ -189,6 +189,10 @@ class CreditNoteLine(models.Model):
     def __str__(self) -> str:
         return f"{self.credit_note} #{self.position}"
 
+    @property
+    def type(self) -> str:
+        return "credit"
+
 
 class InvoiceSequence(models.Model):
     """The last invoice number used in a year: numbers are taken under this row's lock

@@ -12,7 +12,7 @@ from django.urls import path
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.errors import DomainError
 from boissipay.money import format_money
-from payments import manual_payments, services
+from payments import credit_notes, manual_payments, services
 from payments.bank_files import InvalidBankFile
 from payments.models import (
     Allocation,
@@ -24,6 +24,9 @@ from payments.models import (
     Payment,
     PaymentItem,
     PaymentLog,
+    Refund,
+    RefundExport,
+    RefundStatus,
 )
 
 
@@ -272,3 +275,71 @@ class ManualPaymentAdmin(ReadOnlyModelAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/payments/manual_payment_form.html", context)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyModelAdmin):
+    """Money owed back after a credit note on a collected invoice; "Export" writes the
+    owed ones into a pain.001 credit-transfer file for the bank."""
+
+    list_display = ["credit_note_number", "payment", "amount_display", "status", "export", "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["credit_note_number", "=contract_id", "=customer_id", "payment__invoice_number"]
+    list_select_related = ["payment", "export"]
+    actions = ["export_owed"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, refund):
+        return format_money(refund.amount, refund.currency)
+
+    @admin.action(description="Export every owed refund as a SEPA credit transfer (pain.001)", permissions=["view"])
+    def export_owed(self, request, queryset):
+        if not request.user.has_perm("payments.add_refundexport"):
+            self.message_user(request, "You may not export refunds.", messages.ERROR)
+            return None
+        try:
+            export = credit_notes.export_refunds(exported_by=request.user.get_username())
+        except DomainError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return None
+        if export is None:
+            owed = Refund.objects.filter(status=RefundStatus.OWED).count()
+            self.message_user(
+                request,
+                "No refund to export." if not owed else f"{owed} owed refund(s) have no account to pay them to.",
+                messages.WARNING,
+            )
+            return None
+        self.message_user(request, f"{export}: exported.")
+        return redirect("admin:payments_refundexport_change", export.pk)
+
+
+@admin.register(RefundExport)
+class RefundExportAdmin(ReadOnlyModelAdmin):
+    list_display = ["message_id", "count", "total_display", "exported_by", "created_at"]
+    readonly_fields = ["download"]
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, export):
+        return format_money(export.total, export.currency)
+
+    @admin.display(description="pain.001")
+    def download(self, export):
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        url = reverse("admin:payments_refundexport_xml", args=[export.pk])
+        return format_html('<a href="{}">{}.xml</a>', url, export.message_id)
+
+    def get_urls(self):
+        xml = path("<uuid:export_id>/xml/", self.admin_site.admin_view(self.xml_view), name="payments_refundexport_xml")
+        return [xml, *super().get_urls()]
+
+    def xml_view(self, request, export_id):
+        from django.http import HttpResponse
+        from django.shortcuts import get_object_or_404
+
+        export = get_object_or_404(RefundExport, pk=export_id)
+        response = HttpResponse(export.xml, content_type="application/xml")
+        response["Content-Disposition"] = f'attachment; filename="pain001-{export.message_id}.xml"'
+        return response

@@ -325,19 +325,30 @@ def record_every_payments_event() -> tuple:
     as the customer's credit."""
     from payments.manual_payments import record_manual_payment
 
+    from invoicing.credit_notes import AmountLine, issue_credit_note
+    from payments.credit_notes import export_refunds
+
     unpaid, paid = factories.billed_contract(), factories.billed_contract()
     returned, refunded, by_transfer = (
         factories.billed_contract(),
         factories.billed_contract(),
         factories.billed_contract(),
     )
+    lowered, cancelled = factories.billed_contract(), factories.billed_contract()
     with at(2026, 10, 3):
         factories.purchase(unpaid.pk, 10_000)
         factories.purchase(paid.pk, 20_000)
         factories.purchase(returned.pk, 5_000)
         factories.purchase(refunded.pk, 6_000)
         factories.purchase(by_transfer.pk, 3_000)
+        factories.purchase(lowered.pk, 8_000)
+        factories.purchase(cancelled.pk, 7_000)
     invoice_october(unpaid.pk)  # the issued invoices schedule their payments (in-process bus)
+    with at(2026, 11, 10):  # credit notes: one lowers a debit, one cancels an invoice
+        for contract, how in ((lowered, {"amounts": [AmountLine("0", 1_000)]}), (cancelled, {"full": True})):
+            invoice_id = Payment.objects.get(contract_id=contract.pk).invoice_id
+            issue_credit_note(invoice_id=invoice_id, reason="Erreur de tarif", issued_by="compta", **how)
+        factories.settled()
     with at(2026, 11, 20):
         record_manual_payment(
             customer_id=Payment.objects.get(contract_id=by_transfer.pk).customer_id,
@@ -364,6 +375,16 @@ def record_every_payments_event() -> tuple:
                 refunded=code == "MD06",
             )
             factories.settled()
+    with at(2026, 12, 5):  # a credit note on a collected invoice: a refund owed, then exported
+        issue_credit_note(
+            invoice_id=Payment.objects.get(contract_id=paid.pk).invoice_id,
+            amounts=[AmountLine("0", 2_000)],
+            reason="Geste commercial",
+            issued_by="compta",
+        )
+        factories.settled()
+        export_refunds(exported_by="tresorerie")
+        factories.settled()
     return unpaid, paid
 
 
@@ -399,6 +420,8 @@ def test_every_event_the_payments_chain_records_matches_its_published_schema(set
         ("payments.payment.pending", 0, None, None),
         ("payments.payment.submitted", 1, None, None),
         ("payments.payment.succeeded", 1, None, None),
+        ("payments.payment.credited", 1, None, None),
+        ("payments.refund.changed", 1, None, None),
     ]
     invoices = {(row.aggregate_id, row.event_type): row.payload for row in rows if row.topic == topic_for("invoicing")}
     failed = invoices[(str(unpaid.pk), "invoicing.invoice.failed")]

@@ -24,6 +24,7 @@ SCOPES = {
     "operations:read": "Read operations and balances",
     "operations:write": "Submit purchases and refunds",
     "invoices:read": "Read invoices and their PDFs",
+    "invoices:credit": "Issue credit notes against invoices (staff)",
     "billing-runs:write": "Start billing runs (staff)",
     "payments:read": "Read payments",
     "payments:manual": "Record payments received outside the debit (staff)",

@@ -9,7 +9,7 @@ from boissipay.api.serializers import (
     VatLineSerializer,
 )
 from boissipay.clock import PARIS
-from invoicing.models import BillableOperation, BillingRun, Invoice
+from invoicing.models import BillableOperation, BillingRun, CreditNoteLine, Invoice
 
 PERIOD = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 
@@ -18,6 +18,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
     period = serializers.SerializerMethodField()
     vat_breakdown = VatLineSerializer(many=True)
     pdf_url = serializers.SerializerMethodField()
+    corrects_id = serializers.UUIDField(allow_null=True, read_only=True)
+    corrects_number = serializers.SerializerMethodField()
 
     class Meta:
         model = Invoice
@@ -41,17 +43,29 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "sent_at",
             "paid_at",
             "pdf_url",
+            "corrects_id",
+            "corrects_number",
+            "credited",
+            "reason",
+            "issued_by",
         ]
         read_only_fields = fields
 
     def get_period(self, invoice) -> str:
         return invoice.period.strftime("%Y-%m")
 
+    def get_corrects_number(self, invoice) -> str | None:
+        return invoice.corrects.number if invoice.corrects_id else None
+
     def get_pdf_url(self, invoice) -> str:
         return f"/api/v1/invoices/{invoice.pk}/pdf"
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
+    """An operation on an invoice, or a line of a credit note issued on demand (`credit`)."""
+
+    operation_id = serializers.UUIDField(allow_null=True, read_only=True)
+    type = serializers.CharField(read_only=True)
     date = serializers.SerializerMethodField()
     vat_breakdown = VatLineSerializer(many=True)
 
@@ -73,6 +87,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_date(self, line) -> str:
+        if isinstance(line, CreditNoteLine):
+            return line.date.isoformat()
         return line.decided_at.astimezone(PARIS).date().isoformat()
 
 
@@ -86,7 +102,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     def get_lines(self, invoice) -> list[dict]:
         from invoicing.services import invoice_lines
 
-        lines = invoice_lines(invoice)
+        lines = invoice.credit_lines.order_by("position") if invoice.corrects_id else invoice_lines(invoice)
         return InvoiceLineSerializer(lines, many=True).data
 
     get_lines.__annotations__["return"] = InvoiceLineSerializer(many=True)
@@ -95,7 +111,22 @@ class InvoiceDetailSerializer(InvoiceSerializer):
 class InvoiceFilterSerializer(QueryFilterSerializer):
     contract = serializers.UUIDField(required=False)
     period = serializers.RegexField(PERIOD, required=False)
-    status = serializers.ChoiceField(choices=["issued", "sent", "paid", "failed"], required=False)
+    status = serializers.ChoiceField(choices=["issued", "sent", "paid", "failed", "cancelled"], required=False)
+
+
+class CreditAmountSerializer(StrictInputSerializer):
+    rate = serializers.RegexField(r"^[0-9]{1,2}(\.[0-9]{1,2})?$")
+    amount_excl_tax = serializers.IntegerField(min_value=1, max_value=100_000_000_000)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class CreditNoteCreateSerializer(StrictInputSerializer):
+    """Exactly one of `full`, `operation_ids` and `amounts` (invoicing.credit_notes says which is missing)."""
+
+    full = StrictBooleanField(required=False)
+    operation_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=500, required=False)
+    amounts = CreditAmountSerializer(many=True, required=False, min_length=1, max_length=50)
+    reason = serializers.CharField(max_length=500)
 
 
 class BillingRunCreateSerializer(StrictInputSerializer):

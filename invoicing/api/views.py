@@ -10,13 +10,14 @@ from rest_framework.views import APIView
 
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
-from boissipay.api.schema import IDEMPOTENCY_KEY, page_of, problems
+from boissipay.api.schema import IDEMPOTENCY_KEY, REQUIRED_IDEMPOTENCY_KEY, page_of, problems
 from boissipay.errors import NotFound
-from invoicing import selectors, services
+from invoicing import credit_notes, selectors, services
 from invoicing.api import serializers as io
 from invoicing.models import BillingRun
 
 READ = "invoices:read"
+CREDIT = "invoices:credit"
 RUNS = "billing-runs:write"
 
 
@@ -36,7 +37,7 @@ class InvoiceListView(APIView):
         parameters=[
             OpenApiParameter("contract", str, description="Only this contract's invoices."),
             OpenApiParameter("period", str, description="The month invoiced (YYYY-MM)."),
-            OpenApiParameter("status", str, enum=["issued", "sent", "paid", "failed"]),
+            OpenApiParameter("status", str, enum=["issued", "sent", "paid", "failed", "cancelled"]),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -80,6 +81,40 @@ class InvoicePdfView(APIView):
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
         return response
+
+
+class CreditNoteView(APIView):
+    """Staff credit an invoice (invoicing.credit_notes), in full or in part."""
+
+    required_scopes = {"POST": CREDIT}
+
+    @extend_schema(
+        operation_id="issueCreditNote",
+        tags=["invoices"],
+        parameters=[REQUIRED_IDEMPOTENCY_KEY],
+        request=io.CreditNoteCreateSerializer,
+        responses={201: io.InvoiceDetailSerializer, **problems(400, 401, 403, 404, 409, 422)},
+    )
+    def post(self, request, invoice_id):
+        if request.user.customer_id is not None:
+            self.permission_denied(request, "A key restricted to one customer cannot issue credit notes.")
+        invoice = _visible_invoice(request, invoice_id)
+        body = io.CreditNoteCreateSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+
+        def perform():
+            note = credit_notes.issue_credit_note(
+                invoice_id=invoice.pk,
+                issued_by=f"api key {request.user.name}",
+                reason=data["reason"],
+                full=data.get("full", False),
+                operation_ids=[str(value) for value in data["operation_ids"]] if "operation_ids" in data else None,
+                amounts=[credit_notes.AmountLine(**line) for line in data["amounts"]] if "amounts" in data else None,
+            )
+            return Response(io.InvoiceDetailSerializer(note).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, perform, required=True)
 
 
 def _queued(run: BillingRun) -> Response:

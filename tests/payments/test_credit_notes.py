@@ -283,3 +283,101 @@ def test_two_staff_crediting_the_same_invoice_at_once_never_credit_more_than_it_
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert [int(n.rsplit("-", 1)[1]) for n in numbers] == list(range(1, len(numbers) + 1))  # gapless
     assert buy(contract, 46_000, dt.date(2026, 11, 12)).status == "accepted"  # the freed credit is usable
+
+
+def test_a_staff_system_credits_an_invoice_through_the_api_once(bank):
+    from rest_framework.test import APIClient
+
+    contract = factories.contract(credit_limit=50_000)
+    settled()
+    [payment] = invoiced((contract, 10_000))
+    _, key = factories.api_key("invoices:credit", "invoices:read", name="facturation")
+    api = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    url = f"/api/v1/invoices/{payment.invoice_id}/credit-notes"
+    body = {"amounts": [{"rate": "0.00", "amount_excl_tax": 1_500, "description": "Frais annulés"}], "reason": "Geste"}
+
+    with on(dt.date(2026, 11, 10)):
+        created = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="c1")
+        replayed = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="c1")
+    settled()
+
+    assert created.status_code == 201, created.content
+    note = created.json()
+    assert (note["kind"], note["total_incl_tax"], note["corrects_id"]) == (
+        "credit_note",
+        -1_500,
+        str(payment.invoice_id),
+    )
+    assert note["corrects_number"] == payment.invoice_number and note["issued_by"] == "api key facturation"
+    assert [(line["type"], line["operation_id"], line["amount"]) for line in note["lines"]] == [
+        ("credit", None, -1_500)
+    ]
+    assert (replayed.status_code, replayed.json()) == (201, note)  # the first answer; nothing credited twice
+    assert Invoice.objects.filter(kind="credit_note").count() == 1 and outstanding(contract) == 8_500
+    assert api.get(f"/api/v1/invoices/{payment.invoice_id}").json()["credited"] == 1_500
+
+    def refused(body, key="c9", client=api):
+        with on(dt.date(2026, 11, 10)):
+            answer = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert answer["Content-Type"] == "application/problem+json", answer.content
+        return answer.status_code, answer.json()["code"]
+
+    assert refused({"full": True, "reason": "x"}) == (409, "invoice_partly_credited")
+    assert refused({"amounts": [{"rate": "20", "amount_excl_tax": 1}], "reason": "x"}, "c3") == (
+        422,
+        "rate_not_on_invoice",
+    )
+    assert refused({"reason": "x"}, "c4") == (400, "validation_error")
+    assert refused({"full": True, "reason": "x", "surprise": 1}, "c5")[0] == 400
+    assert refused({"amounts": [{"rate": "0", "amount_excl_tax": 1}], "reason": "x\u0000"}, "c6")[0] == 400
+    with on(dt.date(2026, 11, 10)):
+        assert api.post(url, body, format="json").json()["code"] == "idempotency_key_required"
+    _, reader = factories.api_key("invoices:read")
+    assert refused(body, "c7", APIClient(HTTP_AUTHORIZATION=f"Api-Key {reader}"))[0] == 403
+    _, scoped = factories.api_key("invoices:credit", customer_id=contract.customer.pk)
+    assert refused(body, "c8", APIClient(HTTP_AUTHORIZATION=f"Api-Key {scoped}"))[0] == 403
+    assert Invoice.objects.filter(kind="credit_note").count() == 1
+
+
+def test_staff_issue_a_credit_note_in_the_admin_and_export_the_refund(bank, admin_client, admin_user):
+    contract = factories.contract(credit_limit=50_000)
+    settled()
+    [payment] = collected_in_december((contract, 20_000))
+    import_file(bank, notification([Booking("settled", e2e(payment), 20_000)], message_id="N1"), "n1.xml")
+    invoice = Invoice.objects.get(pk=payment.invoice_id)
+    page = admin_client.get(f"/admin/invoicing/invoice/{invoice.pk}/change/")
+    assert b"Issue a credit note" in page.content
+
+    form = admin_client.get(f"/admin/invoicing/invoice/{invoice.pk}/credit-note/")
+    assert form.status_code == 200 and invoice.number.encode() in form.content
+    with on(dt.date(2026, 12, 12)):
+        admin_client.force_login(admin_user)  # a session of the day
+        answer = admin_client.post(
+            f"/admin/invoicing/invoice/{invoice.pk}/credit-note/",
+            {"how": "amount", "rate": "0.00", "amount": "30.00", "description": "", "reason": "Billet non utilisé"},
+        )
+    settled()
+    note = Invoice.objects.get(kind="credit_note")
+    assert answer.status_code == 302 and answer["Location"].endswith(f"/{note.pk}/change/")
+    assert (note.total_incl_tax, note.issued_by, note.reason) == (-3_000, "admin", "Billet non utilisé")
+    assert invoice.number.encode() in admin_client.get(answer["Location"]).content
+    with on(dt.date(2026, 12, 12)):
+        admin_client.force_login(admin_user)
+        wrong = admin_client.post(
+            f"/admin/invoicing/invoice/{invoice.pk}/credit-note/",
+            {"how": "amount", "rate": "0.00", "amount": "999.00", "reason": "Trop"},
+        )
+    assert wrong.status_code == 200 and "credited at 0.00 %" in wrong.content.decode()
+
+    [refund] = Refund.objects.all()
+    listing = admin_client.get("/admin/payments/refund/")
+    assert listing.status_code == 200 and note.number.encode() in listing.content
+    with on(dt.date(2026, 12, 14)):
+        admin_client.force_login(admin_user)
+        exported = admin_client.post(
+            "/admin/payments/refund/", {"action": "export_owed", "_selected_action": [str(refund.pk)]}
+        )
+    refund.refresh_from_db()
+    assert exported.status_code == 302 and refund.status == "exported"
+    xml = admin_client.get(f"/admin/payments/refundexport/{refund.export_id}/xml/")
+    assert xml["Content-Type"] == "application/xml" and b"pain.001.001.03" in xml.content
