@@ -463,6 +463,33 @@ def test_credit_note_passes_the_en16931_schematron(credit_note, saxon_server_url
     assert schematron_check(facturx_xml(credit_note), saxon_server_url) is True
 
 
+@pytest.fixture(scope="module")
+def corrective_credit_note() -> InvoiceDocument:
+    """A credit note issued on demand: it cites the invoice it corrects (BT-25, BT-26)."""
+    lines = [make_line(4, "Avoir — Purchase BKG-900", "BKG-900", [("20.00", 10000, 2000)])]
+    return make_document(
+        lines,
+        kind="credit_note",
+        number="BP-2026-000044",
+        corrects_number="BP-2026-000012",
+        corrects_issue_date=dt.date(2026, 11, 1),
+        reason="Erreur de tarif",
+    )
+
+
+def test_a_corrective_credit_note_cites_the_invoice_and_passes_the_french_ctc_schematron(
+    corrective_credit_note, saxon_server_url
+):
+    xml = facturx_xml(corrective_credit_note)
+    assert one(xml, "//rsm:ExchangedDocument/ram:TypeCode/text()") == "381"
+    assert one(xml, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID/text()") == "BP-2026-000012"
+    assert one(xml, "//ram:InvoiceReferencedDocument/ram:FormattedIssueDateTime/*/text()") == "20261101"
+    text = normalised(pdf_text(render_pdf(corrective_credit_note)))
+    assert "Facture rectifiée : BP-2026-000012 du 01/11/2026" in text
+    assert "Avoir sur la facture n° BP-2026-000012 du 01/11/2026. Motif : Erreur de tarif." in text
+    assert schematron_check(xml, saxon_server_url, check_option="fr-ctc") is True
+
+
 def test_schematron_refuses_tampered_totals(invoice, saxon_server_url):
     tree = etree.fromstring(facturx_xml(invoice))
     for path in ("//ram:GrandTotalAmount", "//ram:DuePayableAmount"):
