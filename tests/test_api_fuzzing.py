@@ -70,9 +70,60 @@ def test_billing_api_honours_its_document(case, auth_header):
 @invoicing_api.parametrize()
 @FUZZ
 def test_invoicing_api_honours_its_document(case, auth_header):
-    headers, _ = auth_header
-    # A schema-valid billing run may still ask for a month that has not started: 400.
+    headers, contract = auth_header
+    if case.operation.path.endswith("/credit-notes") and _is_uuid(case.path_parameters.get("id")):
+        case.path_parameters["id"] = str(_an_invoice(contract).pk)  # a real invoice, to go past the 404
+    # A schema-valid billing run may still ask for a month that has not started: 400; a
+    # schema-valid credit note may credit more than the invoice holds: 422.
     case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+
+def _an_invoice(contract):
+    """An issued invoice of the contract with one operation at 20 % VAT (100.00 + 20.00),
+    written directly: the fuzzer credits it in full, by operation or by amount."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from invoicing.models import BillableOperation, BillingBatch, Invoice, InvoicingContract
+
+    buyer = InvoicingContract.objects.get(pk=contract.pk).buyer
+    vat = [{"rate": "20.00", "base": 10_000, "vat": 2_000}]
+    invoice = Invoice.objects.create(
+        number=f"BP-2026-{uuid.uuid4().int % 900_000 + 100_000:06d}",
+        kind="invoice",
+        contract_id=contract.pk,
+        contract_reference=contract.reference,
+        customer_id=contract.customer_id,
+        buyer=buyer,
+        period=dt.date(2026, 10, 1),
+        issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 12, 1),
+        currency="EUR",
+        total_excl_tax=10_000,
+        total_vat=2_000,
+        total_incl_tax=12_000,
+        vat_breakdown=vat,
+        operations_count=1,
+        status="sent",
+    )
+    batch = BillingBatch.objects.create(contract_id=contract.pk, period=invoice.period, invoice=invoice)
+    BillableOperation.objects.create(
+        operation_id=uuid.uuid4(),
+        contract_id=contract.pk,
+        batch=batch,
+        type="purchase",
+        external_ref="BKG-FUZZ",
+        description="Purchase BKG-FUZZ",
+        currency="EUR",
+        amount_excl_tax=10_000,
+        vat_amount=2_000,
+        amount=12_000,
+        vat_breakdown=vat,
+        decided_at=timezone.make_aware(dt.datetime(2026, 10, 12, 12)),
+        period=invoice.period,
+    )
+    return invoice
 
 
 @pytest.mark.django_db

@@ -318,15 +318,16 @@ def submit_and_answer(payment_id, *, event_id: str, succeeded: bool, reason: str
 
 
 def record_every_payments_event() -> tuple:
-    """Five contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
+    """Seven contracts invoiced for 2026-10 (due 2026-12-01): the first one's payment fails
     three times (retried twice, then failed for good), the second one's succeeds, the
     third's succeeds and is returned by the bank (presented again), the fourth's succeeds
     and is refunded at the debtor's request, the fifth is paid by transfer with some left
-    as the customer's credit."""
-    from payments.manual_payments import record_manual_payment
-
+    as the customer's credit; the sixth's debit is lowered by a credit note, the seventh's
+    invoice credited in full, and the second's credited after collection (a refund owed,
+    then exported)."""
     from invoicing.credit_notes import AmountLine, issue_credit_note
     from payments.credit_notes import export_refunds
+    from payments.manual_payments import record_manual_payment
 
     unpaid, paid = factories.billed_contract(), factories.billed_contract()
     returned, refunded, by_transfer = (
