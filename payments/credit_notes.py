@@ -152,6 +152,11 @@ def close_when_nothing_to_collect(payment: Payment, *, cancel: bool = False) -> 
     return True
 
 
+def credited_in_full(payment: Payment) -> bool:
+    """Whether the payment's invoice was credited in full (cancelled) by a credit note."""
+    return payment.log.filter(kind="credit_note", summary__endswith="(in full)").exists()
+
+
 def settle_held_refunds(payment: Payment, *, collected: bool, also_owed: bool = False) -> None:
     """The bank answered a debit that credit notes came in for while it was at the bank
     (the caller holds the payment's lock): its held refunds are owed now that it is

@@ -387,7 +387,7 @@ def record_outcome(
         if end_to_end_id and end_to_end_id != end_to_end_id_of(payment):
             _log(payment, source, f"ignored: an answer about an earlier attempt ({end_to_end_id})")
             return None
-        from payments.credit_notes import close_when_nothing_to_collect, settle_held_refunds
+        from payments.credit_notes import close_when_nothing_to_collect, credited_in_full, settle_held_refunds
 
         if succeeded:
             payment.status = PaymentStatus.SUCCEEDED
@@ -404,7 +404,7 @@ def record_outcome(
             settle_held_refunds(payment, collected=False)  # credit notes lower the next attempt
             if payment.to_collect == 0:  # ... to nothing: credited in full while at the bank
                 payment.status = PaymentStatus.FAILED
-                close_when_nothing_to_collect(payment, cancel=True)
+                close_when_nothing_to_collect(payment, cancel=credited_in_full(payment))
                 return payment
             _fail(payment, reason or "refused by the bank", final=final)
         return payment
@@ -566,7 +566,7 @@ def record_return(
         PaymentItem.objects.filter(invoice_id=payment.invoice_id).update(
             status=PaymentItemStatus.PENDING, settled_at=None
         )
-        from payments.credit_notes import close_when_nothing_to_collect, settle_held_refunds
+        from payments.credit_notes import close_when_nothing_to_collect, credited_in_full, settle_held_refunds
 
         # Refunds of credit notes not yet paid out are void: the money came back. They
         # lower what the next attempt takes.
@@ -599,7 +599,7 @@ def record_return(
             payment.save()
             _publish(PaymentScheduled, payment)
         else:
-            close_when_nothing_to_collect(payment)  # credited to nothing meanwhile
+            close_when_nothing_to_collect(payment, cancel=credited_in_full(payment))  # credited to nothing meanwhile
         return BankEntryOutcome.APPLIED, payment
 
 

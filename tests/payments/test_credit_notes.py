@@ -20,6 +20,7 @@ from boissipay.models import OutboxEvent
 from invoicing import services as invoicing
 from invoicing.credit_notes import AmountLine, issue_credit_note
 from invoicing.models import Invoice
+from payments import services as payments
 from payments.credit_notes import export_refunds
 from payments.manual_payments import customer_credit
 from payments.models import Payment, Refund
@@ -381,3 +382,29 @@ def test_staff_issue_a_credit_note_in_the_admin_and_export_the_refund(bank, admi
     assert exported.status_code == 302 and refund.status == "exported"
     xml = admin_client.get(f"/admin/payments/refundexport/{refund.export_id}/xml/")
     assert xml["Content-Type"] == "application/xml" and b"pain.001.001.03" in xml.content
+
+
+def test_an_invoice_credited_in_full_while_its_debit_is_at_the_bank_is_refunded_or_never_retried(bank):
+    collected, rejected = factories.contract(credit_limit=50_000), factories.contract(credit_limit=50_000)
+    settled()
+    collected_payment, rejected_payment = collected_in_december((collected, 10_000), (rejected, 10_000))
+    for payment in (collected_payment, rejected_payment):
+        credit(payment.invoice_id, day=dt.date(2026, 11, 30), full=True, reason="Mauvais client")
+    assert Invoice.objects.filter(kind="invoice", status="cancelled").count() == 2
+    assert outstanding(collected) == outstanding(rejected) == 10_000  # unbilled again, to be invoiced anew
+
+    import_file(bank, notification([Booking("settled", e2e(collected_payment), 10_000)], message_id="N1"), "n1.xml")
+    rejected_file = status_report([Reject(e2e(rejected_payment), "AM04", 10_000)], message_id="S1")
+    import_file(bank, rejected_file, "s1.xml", dt.date(2026, 12, 2))
+
+    # Collected: the whole debit is owed back, and the operations wait for their new invoice.
+    assert Refund.objects.get(payment=collected_payment).amount == 10_000
+    assert Refund.objects.get(payment=collected_payment).status == "owed"
+    assert outstanding(collected) == 10_000
+    # Refused by the bank: nothing to refund, nothing to present again.
+    assert Refund.objects.get(payment=rejected_payment).status == "void"
+    rejected_payment.refresh_from_db()
+    assert (rejected_payment.status, rejected_payment.to_collect) == ("cancelled", 0)
+    assert outstanding(rejected) == 10_000
+    with on(dt.date(2026, 12, 10)):
+        assert payments.submit_due_payments(today=dt.date(2026, 12, 10))["due"] == 0
