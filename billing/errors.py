@@ -12,6 +12,7 @@ class ReasonCode(StrEnum):
     CREDIT_LIMIT_EXCEEDED = "credit_limit_exceeded"
     CURRENCY_MISMATCH = "currency_mismatch"
     SUBSCRIBER_UNKNOWN = "subscriber_unknown"
+    SUBSCRIBER_LIMIT_EXCEEDED = "subscriber_limit_exceeded"
     REFUND_EXCEEDS_PURCHASE = "refund_exceeds_purchase"
     PURCHASE_UNKNOWN = "purchase_unknown"
 

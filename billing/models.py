@@ -48,6 +48,9 @@ class ContractAccount(Balance, models.Model):
     mandate_status = models.CharField(max_length=10, blank=True, default="")
     mandate_expires_on = models.DateField(null=True, blank=True)
     subscriber_refs = models.JSONField(default=list, blank=True)
+    subscriber_caps = models.JSONField(
+        default=dict, blank=True, help_text="{subscriber ref: monthly cap in minor units}, for capped subscribers."
+    )
     contract_version = models.PositiveIntegerField(help_text="Version of the newest contract event applied.")
     unbilled = models.BigIntegerField(default=0, help_text="Accepted, not yet invoiced (refunds count negative).")
     invoiced_unpaid = models.BigIntegerField(default=0, help_text="Invoiced, awaiting collection.")
@@ -114,6 +117,12 @@ class Operation(models.Model):
         indexes = [
             models.Index(fields=["contract_id", "decided_at"], name="operation_contract_decided"),
             models.Index(fields=["decided_at"], name="operation_decided"),
+            # A subscriber's spending of the month, read when the subscriber has a cap.
+            models.Index(
+                fields=["contract_id", "subscriber_ref", "decided_at"],
+                condition=Q(type="purchase", status="accepted"),
+                name="operation_subscriber_month",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="operation_amount_not_negative"),

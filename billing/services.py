@@ -135,6 +135,17 @@ def purchase_refusal(
             f"Outstanding {account.outstanding} + {amount} would exceed the credit limit of {account.credit_limit} "
             f"(available {account.available}).",
         )
+    cap = (account.subscriber_caps or {}).get(request.subscriber_ref)
+    if cap is not None:
+        # Read under the account's row lock, which every purchase of the contract takes:
+        # two purchases of one subscriber are judged one after the other.
+        spent = sql.subscriber_spent(account.contract_id, request.subscriber_ref, today)
+        if spent + amount > cap:
+            return (
+                ReasonCode.SUBSCRIBER_LIMIT_EXCEEDED,
+                f"Subscriber {request.subscriber_ref} spent {spent} this month; + {amount} would exceed their "
+                f"monthly cap of {cap} (available {max(0, cap - spent)}).",
+            )
     return None
 
 
@@ -355,6 +366,9 @@ def apply_contract_state(*, state: dict) -> bool:
         "mandate_status": (state["mandate"] or {}).get("status", ""),
         "mandate_expires_on": _date_or_none((state["mandate"] or {}).get("expires_on")),
         "subscriber_refs": sorted(s["external_ref"] for s in state["subscribers"]),
+        "subscriber_caps": {
+            s["external_ref"]: s["monthly_cap"] for s in state["subscribers"] if s.get("monthly_cap") is not None
+        },
         "contract_version": state["version"],
     }
     return keep_newest(ContractAccount, pk=state["contract_id"], version_field="contract_version", fields=fields)

@@ -25,6 +25,7 @@ _ACCOUNT_COLUMNS = (
     "mandate_status",
     "mandate_expires_on",
     "subscriber_refs",
+    "subscriber_caps",
     "unbilled",
     "invoiced_unpaid",
 )
@@ -56,6 +57,16 @@ SELECT EXISTS (
 """
 
 
+# What a subscriber's accepted purchases of the Paris month come to, less what was
+# refunded of them: what their monthly cap counts (index operation_subscriber_month).
+SUBSCRIBER_SPENT = f"""
+SELECT coalesce(sum(amount - refunded_amount), 0)
+FROM {Operation._meta.db_table}
+WHERE contract_id = %s AND subscriber_ref = %s AND type = 'purchase' AND status = 'accepted'
+  AND decided_at >= %s AND decided_at < %s
+"""
+
+
 @dataclass
 class LockedAccount(Balance):
     """A contract's account row, locked until the deciding transaction ends: what the
@@ -72,6 +83,7 @@ class LockedAccount(Balance):
     mandate_status: str
     mandate_expires_on: dt.date | None
     subscriber_refs: list
+    subscriber_caps: dict
     unbilled: int
     invoiced_unpaid: int
 
@@ -83,6 +95,8 @@ def lock_account(contract_id) -> LockedAccount | None:
     account = LockedAccount(*row)
     if isinstance(account.subscriber_refs, str):
         account.subscriber_refs = json.loads(account.subscriber_refs)
+    if isinstance(account.subscriber_caps, str):
+        account.subscriber_caps = json.loads(account.subscriber_caps)
     return account
 
 
@@ -104,3 +118,14 @@ def add_to_unbilled(contract_id, amount: int) -> None:
 
 def already_accepted(contract_id, type_: str, external_ref: str) -> bool:
     return db.fetch_one(ALREADY_ACCEPTED, [contract_id, type_, external_ref])[0]
+
+
+def subscriber_spent(contract_id, subscriber_ref: str, today: dt.date) -> int:
+    """The subscriber's spending in the Paris month of `today`, refunds deducted."""
+    from boissipay.clock import PARIS
+
+    first = today.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    start = dt.datetime(first.year, first.month, 1, tzinfo=PARIS)
+    end = dt.datetime(following.year, following.month, 1, tzinfo=PARIS)
+    return int(db.fetch_one(SUBSCRIBER_SPENT, [contract_id, subscriber_ref, start, end])[0])

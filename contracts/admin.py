@@ -29,7 +29,8 @@ class SubscriberInline(admin.TabularInline):
     model = Subscriber
     extra = 0
     can_delete = False
-    fields = ["external_ref", "display_name", "registered_at", "removed_at"]
+    show_change_link = True  # where staff set the monthly cap
+    fields = ["external_ref", "display_name", "monthly_cap", "registered_at", "removed_at"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -68,6 +69,39 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    """Staff set a subscriber's monthly cap here (through contracts.services, so the
+    contract's event carries it to billing); the rest is read-only."""
+
+    list_display = ["external_ref", "display_name", "contract", "cap_display", "registered_at", "removed_at"]
+    list_filter = [("removed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["external_ref", "display_name", "contract__reference"]
+    list_select_related = ["contract"]
+    fields = ["contract", "external_ref", "display_name", "monthly_cap", "registered_at", "removed_at"]
+    readonly_fields = ["contract", "external_ref", "display_name", "registered_at", "removed_at"]
+
+    @admin.display(description="monthly cap", ordering="monthly_cap")
+    def cap_display(self, subscriber):
+        if subscriber.monthly_cap is None:
+            return "—"
+        return format_money(subscriber.monthly_cap, subscriber.contract.currency)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.set_subscriber_cap(
+                contract_id=obj.contract_id, external_ref=obj.external_ref, monthly_cap=obj.monthly_cap
+            )
+        except (DomainError, ValidationError) as exc:
+            self.message_user(request, f"{obj}: {exc}", messages.ERROR)
 
 
 @admin.register(Contract)

@@ -37,6 +37,7 @@ class MandateState(TypedDict):
 class SubscriberState(TypedDict):
     external_ref: str
     display_name: str
+    monthly_cap: int | None  # minor units per Paris month; None: only the contract's limit
 
 
 class ContractState(TypedDict):
@@ -127,6 +128,14 @@ class SubscriberRemoved(ContractEvent):
     external_ref: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SubscriberCapChanged(ContractEvent):
+    """A subscriber's monthly cap was set, changed or lifted (`subscriber.monthly_cap`)."""
+
+    event_type: ClassVar[str] = "contracts.subscriber.cap_changed"
+    subscriber: SubscriberState
+
+
 ALL_EVENTS = (
     CustomerRegistered,
     ContractSubscribed,
@@ -138,6 +147,7 @@ ALL_EVENTS = (
     MandateRevoked,
     SubscriberRegistered,
     SubscriberRemoved,
+    SubscriberCapChanged,
 )
 
 # The events that carry the contract's whole state (all but the customer's registration).

@@ -4,6 +4,7 @@ subscribers. State changes go through `contracts.services` only."""
 import datetime as dt
 import uuid
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -137,6 +138,13 @@ class Subscriber(models.Model):
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="subscribers")
     external_ref = models.CharField(max_length=100)
     display_name = models.CharField(max_length=200)
+    monthly_cap = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="At most this much spent by this subscriber per month (Europe/Paris), in minor units of the "
+        "contract's currency; empty: only the contract's limit applies.",
+    )
     registered_at = models.DateTimeField(db_default=Now(), editable=False)
     removed_at = models.DateTimeField(null=True, blank=True)
 

@@ -87,7 +87,7 @@ def contract_state(contract: Contract) -> events.ContractState:
             "expires_on": mandate.expires_on.isoformat() if mandate.expires_on else None,
             "status": mandate.status,
         },
-        "subscribers": [{"external_ref": s.external_ref, "display_name": s.display_name} for s in subscribers],
+        "subscribers": [subscriber_state(s) for s in subscribers],
         "version": contract.version,
     }
 
@@ -302,22 +302,47 @@ def revoke_mandate(*, contract_id: uuid.UUID | str, reason: str = "") -> Contrac
 # --- subscribers ----------------------------------------------------------------------
 
 
+def subscriber_state(subscriber: Subscriber) -> events.SubscriberState:
+    return {
+        "external_ref": subscriber.external_ref,
+        "display_name": subscriber.display_name,
+        "monthly_cap": subscriber.monthly_cap,
+    }
+
+
 @transaction.atomic
-def register_subscriber(*, contract_id: uuid.UUID | str, external_ref: str, display_name: str) -> Subscriber:
-    """Allow a person or entity of the customer to buy under the contract."""
+def register_subscriber(
+    *, contract_id: uuid.UUID | str, external_ref: str, display_name: str, monthly_cap: int | None = None
+) -> Subscriber:
+    """Allow a person or entity of the customer to buy under the contract, within
+    `monthly_cap` a month (Europe/Paris) when given."""
     contract = _locked_contract(contract_id)
     _refuse_if_cancelled(contract, "register a subscriber")
     external_ref = external_ref.strip()
     if contract.subscribers.filter(external_ref=external_ref, removed_at__isnull=True).exists():
         raise DomainError(Code.SUBSCRIBER_ALREADY_REGISTERED, f"Subscriber {external_ref} is already registered.")
-    subscriber = Subscriber(contract=contract, external_ref=external_ref, display_name=display_name.strip())
+    subscriber = Subscriber(
+        contract=contract, external_ref=external_ref, display_name=display_name.strip(), monthly_cap=monthly_cap
+    )
     subscriber.full_clean(exclude=["contract"])
     subscriber.save()
-    _save_and_publish(
-        contract,
-        events.SubscriberRegistered,
-        subscriber={"external_ref": subscriber.external_ref, "display_name": subscriber.display_name},
-    )
+    _save_and_publish(contract, events.SubscriberRegistered, subscriber=subscriber_state(subscriber))
+    return subscriber
+
+
+@transaction.atomic
+def set_subscriber_cap(*, contract_id: uuid.UUID | str, external_ref: str, monthly_cap: int | None) -> Subscriber:
+    """Set, change or lift (None) a subscriber's monthly cap. Billing judges the next
+    purchases against it; what the subscriber spent this month still counts."""
+    contract = _locked_contract(contract_id)
+    _refuse_if_cancelled(contract, "change a subscriber's cap")
+    subscriber = contract.subscribers.filter(external_ref=external_ref, removed_at__isnull=True).first()
+    if subscriber is None:
+        raise NotFound(f"No registered subscriber {external_ref}.", Code.SUBSCRIBER_UNKNOWN)
+    subscriber.monthly_cap = monthly_cap
+    subscriber.full_clean(exclude=["contract"])
+    subscriber.save(update_fields=["monthly_cap"])
+    _save_and_publish(contract, events.SubscriberCapChanged, subscriber=subscriber_state(subscriber))
     return subscriber
 
 

@@ -168,7 +168,10 @@ def record_every_contracts_event() -> None:
         mandate=factories.mandate_details(iban=factories.OTHER_IBAN, bic="", expires_on=dt.date(2030, 1, 1)),
     )
     services.register_subscriber(contract_id=contract.pk, external_ref="EMP-001", display_name="Jeanne Martin")
-    services.register_subscriber(contract_id=contract.pk, external_ref="EMP-002", display_name="Paul Durand")
+    services.register_subscriber(
+        contract_id=contract.pk, external_ref="EMP-002", display_name="Paul Durand", monthly_cap=150_000
+    )
+    services.set_subscriber_cap(contract_id=contract.pk, external_ref="EMP-002", monthly_cap=None)
     services.remove_subscriber(contract_id=contract.pk, external_ref="EMP-001")
     services.cancel_contract(contract_id=contract.pk, reason="Customer left")
 

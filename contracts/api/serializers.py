@@ -57,9 +57,17 @@ class EmptySerializer(StrictInputSerializer):
     pass
 
 
+MAX_CAP = 10**13  # minor units: a bound no real monthly cap reaches
+
+
 class SubscriberCreateSerializer(StrictInputSerializer):
     external_ref = serializers.CharField(max_length=100)
     display_name = serializers.CharField(max_length=200)
+    monthly_cap = serializers.IntegerField(min_value=1, max_value=MAX_CAP, required=False, allow_null=True)
+
+
+class SubscriberChangeSerializer(StrictInputSerializer):
+    monthly_cap = serializers.IntegerField(min_value=1, max_value=MAX_CAP, allow_null=True)
 
 
 # --- output ---------------------------------------------------------------------------
@@ -88,6 +96,7 @@ class MandateSerializer(serializers.Serializer):
 class SubscriberSerializer(serializers.Serializer):
     external_ref = serializers.CharField()
     display_name = serializers.CharField()
+    monthly_cap = serializers.IntegerField(allow_null=True)
     registered_at = serializers.DateTimeField()
 
 

@@ -233,7 +233,19 @@ class SubscriberListView(APIView):
 
 
 class SubscriberDetailView(APIView):
-    required_scopes = {"DELETE": WRITE}
+    required_scopes = {"DELETE": WRITE, "PATCH": WRITE}
+
+    @extend_schema(
+        operation_id="changeSubscriber",
+        tags=["contracts"],
+        request=io.SubscriberChangeSerializer,
+        responses={200: io.SubscriberSerializer, **problems(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, contract_id, ref):
+        _visible_contract(request, contract_id)
+        data = _parse(io.SubscriberChangeSerializer, request)
+        subscriber = services.set_subscriber_cap(contract_id=contract_id, external_ref=ref, **data)
+        return Response(io.SubscriberSerializer(subscriber).data)
 
     @extend_schema(
         operation_id="removeSubscriber", tags=["contracts"], responses={204: None, **problems(401, 403, 404)}

@@ -280,7 +280,9 @@ def test_registering_and_removing_a_subscriber_is_published():
     contract = factories.contract()
     services.register_subscriber(contract_id=contract.pk, external_ref="EMP-1", display_name="Ann Martin")
     event = OutboxEvent.objects.filter(aggregate_id=str(contract.pk)).last()
-    assert event.payload["contract"]["subscribers"] == [{"external_ref": "EMP-1", "display_name": "Ann Martin"}]
+    assert event.payload["contract"]["subscribers"] == [
+        {"external_ref": "EMP-1", "display_name": "Ann Martin", "monthly_cap": None}
+    ]
     services.remove_subscriber(contract_id=contract.pk, external_ref="EMP-1")
     event = OutboxEvent.objects.filter(aggregate_id=str(contract.pk)).last()
     assert event.event_type == "contracts.subscriber.removed"
