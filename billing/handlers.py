@@ -24,6 +24,7 @@ def mark_invoiced(message: EventMessage) -> None:
         contract_id=message.data["contract_id"],
         invoice_id=message.data["invoice"]["invoice_id"],
         operation_ids=message.data["operation_ids"],
+        invoice_total=message.data["invoice"]["total_incl_tax"],
     )
 
 

@@ -191,6 +191,12 @@ class InvoicePaidOutside(models.Model):
     cancelled = models.BooleanField(
         default=False, db_default=False, help_text="Credited in full: its operations are unbilled again."
     )
+    adjustment = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Its total less its operations' amounts: the VAT per rate computed on the invoice's bases "
+        "(EN 16931, ADR 0027), counted in the outstanding once it is sent.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

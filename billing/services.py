@@ -74,19 +74,25 @@ class OperationRequest:
     cost_centre: str = ""
 
 
+def vat_at(base: int, rate: str | Decimal) -> int:
+    """The VAT on `base` (minor units) at `rate` percent, rounded half away from zero to
+    the minor unit: EN 16931's rule BR-CO-17 for a VAT breakdown line."""
+    return int((Decimal(base) * Decimal(rate) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def price(orders: tuple[Order, ...]) -> Pricing:
-    """Amounts of `orders`: each item's VAT is rounded half-up to the minor unit, then
-    summed per rate, so the lines, the per-rate breakdown and the totals always agree."""
-    per_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    """Amounts of `orders`. The VAT of each rate is computed on the operation's base at
+    that rate, as EN 16931 computes an invoice's (ADR 0027), never summed from rounded
+    items; it is then shared among the items in proportion to their bases (largest
+    remainders), so the items, the per-rate breakdown and the totals always agree."""
+    bases: dict[str, int] = defaultdict(int)
     documents = []
     for order in orders:
         items = []
         for item in order.items:
             base = item.quantity * item.unit_amount
-            vat = int((Decimal(base) * item.vat_rate / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
             rate = str(item.vat_rate.quantize(CENT))
-            per_rate[rate][0] += base
-            per_rate[rate][1] += vat
+            bases[rate] += base
             items.append(
                 {
                     "label": item.label,
@@ -94,16 +100,35 @@ def price(orders: tuple[Order, ...]) -> Pricing:
                     "unit_amount": item.unit_amount,
                     "vat_rate": rate,
                     "amount_excl_tax": base,
-                    "vat_amount": vat,
+                    "vat_amount": 0,
                 }
             )
         documents.append({"reference": order.reference, "items": items})
+    per_rate = {rate: (base, vat_at(base, rate)) for rate, base in bases.items()}
+    _share_vat(documents, per_rate)
     breakdown: list[dict[str, Any]] = [
         {"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())
     ]
     excl = sum(line["base"] for line in breakdown)
     vat = sum(line["vat"] for line in breakdown)
     return Pricing(amount_excl_tax=excl, vat_amount=vat, amount=excl + vat, vat_breakdown=breakdown, orders=documents)
+
+
+def _share_vat(documents: list[dict], per_rate: dict[str, tuple[int, int]]) -> None:
+    """Give each item its share of its rate's VAT: floor of base x VAT / total base, the
+    minor units left going to the largest remainders (then the first items)."""
+    for rate, (total_base, total_vat) in per_rate.items():
+        items = [item for order in documents for item in order["items"] if item["vat_rate"] == rate]
+        if not total_base or not total_vat:
+            continue
+        shares = []
+        for index, item in enumerate(items):
+            quotient, remainder = divmod(item["amount_excl_tax"] * total_vat, total_base)
+            item["vat_amount"] = quotient
+            shares.append((-remainder, index))
+        left = total_vat - sum(item["vat_amount"] for item in items)
+        for _, index in sorted(shares)[:left]:
+            items[index]["vat_amount"] += 1
 
 
 # --- the acceptance rules -------------------------------------------------------------------
@@ -381,16 +406,36 @@ def _date_or_none(value: str | None) -> dt.date | None:
 # --- settlement: invoiced, then paid --------------------------------------------------------
 
 
-def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list) -> int:
+def mark_operations_invoiced(*, contract_id, invoice_id, operation_ids: list, invoice_total: int | None = None) -> int:
     """The invoice carrying these operations was sent: they move from unbilled to
     invoiced-unpaid. Operations already marked are left alone, so a repeated event
-    counts nothing twice. Returns how many operations moved."""
-    return _settle(
-        contract_id,
-        Operation.objects.filter(pk__in=operation_ids, settlement=Settlement.UNBILLED),
-        to=Settlement.INVOICED,
-        invoice_id=invoice_id,
-    )
+    counts nothing twice. Returns how many operations moved.
+
+    The invoice's VAT is computed per rate on its bases (EN 16931), so its total
+    (`invoice_total`) may differ by a few minor units from the sum of its operations:
+    that rounding adjustment is added to the outstanding balance with them, and kept, so
+    that the balance is what the invoices ask to the cent (ADR 0027)."""
+    with transaction.atomic():
+        moved = _settle(
+            contract_id,
+            Operation.objects.filter(pk__in=operation_ids, settlement=Settlement.UNBILLED),
+            to=Settlement.INVOICED,
+            invoice_id=invoice_id,
+        )
+        if moved and invoice_total is not None:
+            account = ContractAccount.objects.select_for_update().filter(pk=contract_id).first()
+            operations = Operation.objects.filter(invoice_id=invoice_id, contract_id=contract_id).only("type", "amount")
+            adjustment = invoice_total - sum(op.signed_amount for op in operations)
+            if adjustment:
+                held, _ = InvoicePaidOutside.objects.select_for_update().get_or_create(
+                    invoice_id=invoice_id, defaults={"contract_id": contract_id, "amount": 0}
+                )
+                held.adjustment = adjustment
+                held.save(update_fields=["adjustment", "updated_at"])
+                if account is not None:
+                    account.invoiced_unpaid += adjustment
+                    account.save(update_fields=["invoiced_unpaid", "updated_at"])
+        return moved
 
 
 def mark_invoice_paid(*, contract_id, invoice_id) -> int:
@@ -427,10 +472,10 @@ def record_paid_outside(*, contract_id, invoice_id, total: int) -> int:
 
 
 def _paid_outside(invoice_id) -> int:
-    """What of the invoice is out of the outstanding balance already: paid outside the
-    debit, or credited."""
-    held = InvoicePaidOutside.objects.filter(pk=invoice_id).values_list("amount", "credited").first()
-    return sum(held) if held else 0
+    """What of the invoice's operations is not in the outstanding balance: paid outside
+    the debit, or credited, less the rounding adjustment counted in it with them."""
+    held = InvoicePaidOutside.objects.filter(pk=invoice_id).values_list("amount", "credited", "adjustment").first()
+    return held[0] + held[1] - held[2] if held else 0
 
 
 def record_credit(*, contract_id, invoice_id, credited: int) -> int:
@@ -480,7 +525,7 @@ def cancel_invoice(*, contract_id, invoice_id, operation_ids: list[str]) -> int:
             account.unbilled += invoiced + paid
             account.invoiced_unpaid -= invoiced
             if not was_paid:
-                account.invoiced_unpaid += held.amount + held.credited
+                account.invoiced_unpaid += held.amount + held.credited - held.adjustment
             account.save(update_fields=["unbilled", "invoiced_unpaid", "updated_at"])
         Operation.objects.filter(pk__in=[op.pk for op in moving]).update(
             settlement=Settlement.UNBILLED, invoice_id=None

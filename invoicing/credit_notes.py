@@ -19,7 +19,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from boissipay import outbox
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
+from invoicing.documents import vat_at
 from invoicing.events import CreditNoteIssued
 from invoicing.models import BillableOperation, CreditNoteLine, Invoice, InvoiceKind, InvoiceStatus
 
@@ -98,7 +99,7 @@ def issue_credit_note(
             lines = _operation_lines(invoice, _chosen_operations(invoice, operation_ids), today)
         else:
             lines = _amount_lines(invoice, amounts or [], today)
-        credit = -sum(line.amount for line in lines)
+        credit = -_totals(lines)[3]
         if credit <= 0 or credit > invoice.total_incl_tax - invoice.credited:
             raise DomainError(
                 "credit_exceeds_invoice",
@@ -225,7 +226,7 @@ def _amount_lines(invoice: Invoice, amounts: list[AmountLine], today: dt.date) -
                 f"{held[rate]} (minor units, earlier credit notes included).",
                 status_code=422,
             )
-        vat = int((Decimal(base) * Decimal(rate) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        vat = vat_at(base, rate)
         description = (wanted.description or "").strip() or f"Avoir sur la facture {invoice.number} (TVA {rate} %)"
         lines.append(
             CreditNoteLine(
@@ -252,12 +253,21 @@ def _rate_text(value) -> str:
     return str(rate)
 
 
-def _create_note(invoice: Invoice, lines: list[CreditNoteLine], today: dt.date, *, reason: str, issued_by: str):
-    per_rate: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def _totals(lines: list[CreditNoteLine]) -> tuple[list[dict], int, int, int]:
+    """(VAT breakdown, excl. tax, VAT, incl. tax) of the lines: each rate's VAT computed on
+    its base, as EN 16931 computes a credit note's too (BR-CO-17, ADR 0027)."""
+    bases: dict[str, int] = defaultdict(int)
     for line in lines:
         for vat in line.vat_breakdown:
-            per_rate[vat["rate"]][0] += vat["base"]
-            per_rate[vat["rate"]][1] += vat["vat"]
+            bases[vat["rate"]] += vat["base"]
+    per_rate = [(rate, base, vat_at(base, rate)) for rate, base in sorted(bases.items())]
+    excl = sum(base for _, base, _ in per_rate)
+    vat = sum(tax for _, _, tax in per_rate)
+    return [{"rate": rate, "base": base, "vat": tax} for rate, base, tax in per_rate], excl, vat, excl + vat
+
+
+def _create_note(invoice: Invoice, lines: list[CreditNoteLine], today: dt.date, *, reason: str, issued_by: str):
+    breakdown, excl, vat, incl = _totals(lines)
     note = Invoice.objects.create(
         number=_next_number(today.year),
         kind=InvoiceKind.CREDIT_NOTE,
@@ -269,10 +279,10 @@ def _create_note(invoice: Invoice, lines: list[CreditNoteLine], today: dt.date, 
         issue_date=today,
         due_date=today,
         currency=invoice.currency,
-        total_excl_tax=sum(line.amount_excl_tax for line in lines),
-        total_vat=sum(line.vat_amount for line in lines),
-        total_incl_tax=sum(line.amount for line in lines),
-        vat_breakdown=[{"rate": rate, "base": base, "vat": vat} for rate, (base, vat) in sorted(per_rate.items())],
+        total_excl_tax=excl,
+        total_vat=vat,
+        total_incl_tax=incl,
+        vat_breakdown=breakdown,
         operations_count=len(lines),  # its lines: operations credited, or amounts
         mandate_reference=invoice.mandate_reference,
         iban_masked=invoice.iban_masked,

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 from boissipay.money import format_money, to_major
@@ -134,10 +134,17 @@ def _split_by_rate(vat_lines: tuple[VatLine, ...] | list[VatLine]) -> dict[Decim
     return {rate: (base, vat) for rate, (base, vat) in totals.items()}
 
 
+def vat_at(base: int, rate: Decimal | str) -> int:
+    """EN 16931 BR-CO-17: a rate's VAT is its base x rate, rounded half away from zero to
+    the minor unit (billing.services.vat_at prices operations the same way)."""
+    return int((Decimal(base) * Decimal(rate) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def vat_breakdown_from_lines(document: InvoiceDocument) -> list[tuple[Decimal, int, int]]:
-    """(rate, base, VAT) per rate summed over the lines, sorted by decreasing rate."""
+    """(rate, base, VAT) per rate, sorted by decreasing rate: the bases summed over the
+    lines, the VAT computed on each base (BR-CO-17), not summed from the lines' VAT."""
     per_rate = _split_by_rate([v for line in document.lines for v in line.vat])
-    return [(rate, *per_rate[rate]) for rate in sorted(per_rate, reverse=True)]
+    return [(rate, per_rate[rate][0], vat_at(per_rate[rate][0], rate)) for rate in sorted(per_rate, reverse=True)]
 
 
 def check_document(document: InvoiceDocument) -> None:
@@ -168,15 +175,17 @@ def check_document(document: InvoiceDocument) -> None:
         for v in line.vat:
             if _rate(v.rate) == 0 and v.vat:
                 raise InvalidDocument(f"line {index}: VAT at rate 0")
-    from_lines = _split_by_rate([v for line in document.lines for v in line.vat])
+    from_lines = {rate: (base, vat) for rate, base, vat in vat_breakdown_from_lines(document)}
     declared = _split_by_rate(document.vat_breakdown)
     for rate in set(from_lines) | set(declared):
         if from_lines.get(rate, (0, 0)) != declared.get(rate, (0, 0)):
-            raise InvalidDocument(f"the VAT breakdown at {rate} % does not match the lines")
+            raise InvalidDocument(
+                f"the VAT breakdown at {rate} % is not the lines' base at that rate and its VAT (BR-CO-17)"
+            )
     if sum(line.amount_excl_tax for line in document.lines) != document.total_excl_tax:
         raise InvalidDocument("total excl. tax != sum of the lines")
-    if sum(line.vat_amount for line in document.lines) != document.total_vat:
-        raise InvalidDocument("total VAT != sum of the lines")
+    if sum(vat for _, vat in from_lines.values()) != document.total_vat:
+        raise InvalidDocument("total VAT != sum of the VAT breakdown")
     if document.total_excl_tax + document.total_vat != document.total_incl_tax:
         raise InvalidDocument("total excl. tax + total VAT != total incl. tax")
 
@@ -662,10 +671,16 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
 
 def render_pdf(document: InvoiceDocument) -> bytes:
     """The PDF/A-3 the customer reads (A4, French), with the Factur-X EN 16931 XML embedded as factur-x.xml. The XML
-    is checked against the Factur-X EN 16931 XSD by the factur-x library before it is embedded."""
+    is checked against the Factur-X EN 16931 XSD by the factur-x library before it is embedded, and against the
+    EN 16931 business rules (invoicing.schematron): a document that breaks one raises InvalidDocument."""
     from facturx import generate_from_binary
 
+    from invoicing import schematron
+
     xml = facturx_xml(document)
+    broken = schematron.errors(xml)
+    if broken:
+        raise InvalidDocument(f"{document.number} breaks EN 16931: " + " | ".join(broken[:5]))
     pdf = _build_pdf(document)
     title = "Avoir" if document.kind == "credit_note" else "Facture"
     return generate_from_binary(

@@ -133,6 +133,12 @@ class Invoice(models.Model):
         db_default=0,
         help_text="Paid by transfer, cheque or customer credit so far (minor units): partly paid when short.",
     )
+    rounding_adjustment = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Total incl. tax less the sum of its operations' amounts: the VAT per rate is computed on the "
+        "invoice's bases (EN 16931), a few minor units at most from the operations' (ADR 0027).",
+    )
     # Credit notes on demand (issue 15, section 4): a credit note refers to the invoice it
     # corrects (EN 16931 BT-25); the invoice keeps the total credited so far.
     corrects = models.ForeignKey(

@@ -423,14 +423,21 @@ _ISSUE_INVOICES = """
 WITH batches AS (
     SELECT b.id, b.contract_id, b.operations_count, b.total_excl_tax, b.total_vat, b.total_incl_tax
     FROM unnest(%(batches)s::uuid[]) AS locked(id) JOIN invoicing_billingbatch b ON b.id = locked.id
-), sums AS (
-    SELECT contract_id, gen_random_uuid() AS invoice_id, sum(total_excl_tax)::bigint AS excl,
-           sum(total_vat)::bigint AS vat, sum(total_incl_tax)::bigint AS incl, sum(operations_count) AS n
-    FROM batches GROUP BY contract_id HAVING sum(operations_count) > 0
 ), rates AS (
-    SELECT b.contract_id, v.rate, sum(v.base)::bigint AS base, sum(v.vat)::bigint AS vat
+    -- EN 16931 (BR-CO-17): each rate's VAT is its base x rate, rounded half away from zero
+    -- to the minor unit; not the sum of the operations' rounded VAT (ADR 0027).
+    SELECT b.contract_id, v.rate, sum(v.base)::bigint AS base,
+           round(sum(v.base)::numeric * v.rate::numeric / 100)::bigint AS vat
     FROM invoicing_billingbatchvat v JOIN batches b ON b.id = v.batch_id
     GROUP BY b.contract_id, v.rate
+), vats AS (
+    SELECT contract_id, sum(vat)::bigint AS vat FROM rates GROUP BY contract_id
+), sums AS (
+    SELECT b.contract_id, gen_random_uuid() AS invoice_id, sum(b.total_excl_tax)::bigint AS excl,
+           coalesce(max(v.vat), 0)::bigint AS vat, (sum(b.total_excl_tax) + coalesce(max(v.vat), 0))::bigint AS incl,
+           sum(b.total_incl_tax)::bigint AS operations_incl, sum(b.operations_count) AS n
+    FROM batches b LEFT JOIN vats v ON v.contract_id = b.contract_id
+    GROUP BY b.contract_id HAVING sum(b.operations_count) > 0
 ), breakdown AS (
     SELECT contract_id, jsonb_agg(jsonb_build_object('rate', rate, 'base', base, 'vat', vat) ORDER BY rate) AS lines
     FROM rates GROUP BY contract_id
@@ -438,14 +445,15 @@ WITH batches AS (
     INSERT INTO invoicing_invoice (
         id, number, kind, contract_id, contract_reference, customer_id, buyer, period, issue_date, due_date,
         currency, total_excl_tax, total_vat, total_incl_tax, vat_breakdown, operations_count, mandate_reference,
-        iban_masked, status, billing_run_id, pdf, created_at, sent_count)
+        iban_masked, status, billing_run_id, pdf, created_at, sent_count, rounding_adjustment)
     SELECT s.invoice_id,
            %(prefix)s || '-' || %(year)s || '-'
                || lpad((%(base)s + row_number() OVER (ORDER BY c.reference, c.contract_id))::text, 6, '0'),
            CASE WHEN s.incl < 0 THEN 'credit_note' ELSE 'invoice' END, c.contract_id,
            c.reference, c.customer_id, c.buyer, %(period)s, %(issue_date)s,
            %(issue_date)s::date + c.payment_terms_days, c.currency, s.excl, s.vat, s.incl,
-           coalesce(b.lines, '[]'::jsonb), s.n, c.mandate_reference, c.iban_masked, 'issued', %(run)s, '', now(), 0
+           coalesce(b.lines, '[]'::jsonb), s.n, c.mandate_reference, c.iban_masked, 'issued', %(run)s, '', now(), 0,
+           s.incl - s.operations_incl
     FROM sums s
     JOIN invoicing_invoicingcontract c ON c.contract_id = s.contract_id
     LEFT JOIN breakdown b ON b.contract_id = s.contract_id
