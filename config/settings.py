@@ -306,6 +306,14 @@ SELLER = {
     "address": env("SELLER_ADDRESS", "12 rue de la Gare\n75010 Paris"),
     "country": env("SELLER_COUNTRY", "FR"),
     "email": env("SELLER_EMAIL", "billing@boissipay.example"),
+    # Legal form, share capital and trade register, printed on every invoice (Code de
+    # commerce R123-237) and carried in the e-invoice (BT-33).
+    "legal_form": env("SELLER_LEGAL_FORM", "SAS"),
+    "share_capital": env("SELLER_SHARE_CAPITAL", "10 000,00 €"),
+    "rcs": env("SELLER_RCS", "RCS Paris 732 829 320"),
+    # "TVA acquittée d'après les débits": the seller opted to pay the VAT on its services
+    # when it invoices rather than when it is paid (CGI article 269-2-c).
+    "vat_on_debits": env_bool("SELLER_VAT_ON_DEBITS", False),
     # SEPA creditor identifier (ICS), printed on the direct-debit pre-notification.
     "creditor_identifier": env("SEPA_CREDITOR_IDENTIFIER", "FR72ZZZ123456"),
 }

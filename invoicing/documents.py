@@ -26,6 +26,7 @@ class Party:
     address: str  # several lines separated by "\n"; the last line is usually "postcode city"
     country: str  # ISO 3166-1 alpha-2
     email: str = ""
+    legal_information: str = ""  # the seller's legal form, share capital and trade register (BT-33)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class InvoiceDocument:
     corrects_number: str = ""
     corrects_issue_date: dt.date | None = None
     reason: str = ""
+    vat_on_debits: bool = False  # "TVA acquittée d'après les débits" (else VAT is due on payment, services)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -85,6 +87,9 @@ FACTURX_GUIDELINE = "urn:cen.eu:en16931:2017"  # BT-24, profile EN 16931 ("COMFO
 BUSINESS_PROCESS_SERVICES = "S1"
 TYPE_CODE = {"invoice": "380", "credit_note": "381"}  # UNTDID 1001
 SCHEME_SIREN = "0002"  # ISO 6523 ICD of the French SIRENE register
+SCHEME_FR_ROUTING = "0225"  # the French e-invoicing directory's address (SIREN), for BT-34 / BT-49
+VAT_DUE_ON_INVOICE, VAT_DUE_ON_PAYMENT = "5", "72"  # BT-8 (UNTDID 2475): on debits, or on collection
+OPERATION_CATEGORY = "Catégorie de l'opération : prestation de services."
 SCHEME_VAT = "VA"
 PAYMENT_MEANS_SEPA_DIRECT_DEBIT = "59"  # UNTDID 4461
 UNIT_ONE = "C62"  # UN/ECE rec. 20 "one"
@@ -236,8 +241,13 @@ def _fill_party(trade_party, party: Party) -> None:
         if value:
             setattr(trade_party.address, field, value)
     trade_party.address.country_id = party.country  # BT-40 / BT-55, required (BR-09, BR-11)
-    if party.email:
+    if party.siren and party.country == "FR":
+        # The French reform routes e-invoices by the SIREN (scheme 0225) through the platforms' directory.
+        trade_party.electronic_address.uri_ID = (SCHEME_FR_ROUTING, _compact(party.siren))  # BT-34 / BT-49
+    elif party.email:
         trade_party.electronic_address.uri_ID = ("EM", party.email)  # BT-34 / BT-49
+    if party.legal_information:
+        trade_party.description = party.legal_information  # BT-33
     if party.vat_number:
         trade_party.tax_registrations.add(TaxRegistration(id=(SCHEME_VAT, _compact(party.vat_number))))  # BT-31/48
 
@@ -346,6 +356,7 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
                 basis_amount=amount(base),  # BT-116
                 category_code=_vat_category(rate),  # BT-118
                 rate_applicable_percent=rate,  # BT-119
+                due_date_type_code=VAT_DUE_ON_INVOICE if document.vat_on_debits else VAT_DUE_ON_PAYMENT,  # BT-8
             )
         )
     bounds = _period_bounds(document.period)
@@ -659,10 +670,13 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
         doc_pdf.set_font(_FONT, "", 7.5)
         mentions = [
             f"Date d'échéance : {_format_date(document.due_date)}. {NO_EARLY_PAYMENT_DISCOUNT}",
+            OPERATION_CATEGORY + (" TVA acquittée d'après les débits." if document.vat_on_debits else ""),
             LATE_PAYMENT_PENALTIES,
             RECOVERY_INDEMNITY,
             "Ce document contient sa facture électronique Factur-X (EN 16931) en pièce jointe.",
         ]
+        if document.seller.legal_information:
+            mentions.insert(0, f"{document.seller.name}, {document.seller.legal_information}.")
         for mention in mentions:
             doc_pdf.multi_cell(0, 3.6, mention, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 

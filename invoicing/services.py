@@ -599,6 +599,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
             address=seller["address"].replace("\\n", "\n"),
             country=seller["country"],
             email=seller["email"],
+            legal_information=_legal_information(seller),
         ),
         buyer=documents.Party(
             name=buyer["legal_name"],
@@ -618,7 +619,19 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         total_excl_tax=sign * invoice.total_excl_tax,
         total_vat=sign * invoice.total_vat,
         total_incl_tax=sign * invoice.total_incl_tax,
+        vat_on_debits=bool(seller.get("vat_on_debits")),
     )
+
+
+def _legal_information(seller: dict) -> str:
+    """"SAS au capital de 10 000,00 € — RCS Paris 732 829 320" (BT-33), from settings.SELLER."""
+    parts = []
+    if seller.get("legal_form") or seller.get("share_capital"):
+        capital = f" au capital de {seller['share_capital']}" if seller.get("share_capital") else ""
+        parts.append(f"{seller.get('legal_form', '')}{capital}".strip())
+    if seller.get("rcs"):
+        parts.append(seller["rcs"])
+    return " — ".join(parts)
 
 
 def _parties(seller: dict, buyer: dict) -> tuple[documents.Party, documents.Party]:
@@ -630,6 +643,7 @@ def _parties(seller: dict, buyer: dict) -> tuple[documents.Party, documents.Part
             address=seller["address"].replace("\\n", "\n"),
             country=seller["country"],
             email=seller["email"],
+            legal_information=_legal_information(seller),
         ),
         documents.Party(
             name=buyer["legal_name"],
@@ -684,6 +698,7 @@ def _credit_note_document(note: Invoice, *, seller, buyer, vat_lines) -> documen
         corrects_number=corrected.number or "",
         corrects_issue_date=corrected.issue_date,
         reason=note.reason,
+        vat_on_debits=bool(seller.get("vat_on_debits")),
     )
 
 

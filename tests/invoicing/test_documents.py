@@ -45,6 +45,7 @@ SELLER = Party(
     address="12 rue de la Paix\nBâtiment B\n75002 Paris",
     country="FR",
     email="facturation@boissi.example",
+    legal_information="SAS au capital de 10 000,00 € — RCS Paris 552 100 554",
 )
 BUYER = Party(
     name="CSE Société Générale d'Électricité",
@@ -452,3 +453,29 @@ def test_a_document_that_breaks_a_business_rule_is_never_rendered(invoice):
     assert any("BR-CO-09" in error for error in schematron.errors(facturx_xml(wrong)))
     with pytest.raises(InvalidDocument, match="breaks EN 16931"):
         render_pdf(wrong)
+
+
+# --- the mentions of the French e-invoicing reform (issue 16) -----------------------------------------------------
+
+
+def test_the_reform_mentions_are_on_the_pdf_and_in_the_xml(invoice):
+    on_debits = dataclasses.replace(invoice, vat_on_debits=True)
+    xml = facturx_xml(on_debits)
+    # The parties are addressed by their SIREN (scheme 0225), as the platforms' directory routes them.
+    assert xpath(xml, "//ram:BuyerTradeParty/ram:URIUniversalCommunication/ram:URIID/@schemeID") == ["0225"]
+    assert one(xml, "//ram:BuyerTradeParty/ram:URIUniversalCommunication/ram:URIID/text()") == "732829320"
+    assert one(xml, "//ram:SellerTradeParty/ram:Description/text()") == (
+        "SAS au capital de 10 000,00 € — RCS Paris 552 100 554"
+    )  # BT-33
+    assert set(
+        xpath(xml, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:DueDateTypeCode/text()")
+    ) == {"5"}  # BT-8: VAT on debits
+    assert one(xml, "//ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID/text()") == "S1"  # services
+    text = normalised(pdf_text(render_pdf(on_debits)))
+    assert "Catégorie de l'opération : prestation de services. TVA acquittée d'après les débits." in text
+    assert "Boissi Voyages SAS, SAS au capital de 10 000,00 € — RCS Paris 552 100 554." in text
+    assert schematron_check(xml, check_option="fr-ctc") is True
+
+    on_payment = facturx_xml(invoice)
+    assert set(xpath(on_payment, "//ram:ApplicableTradeTax/ram:DueDateTypeCode/text()")) == {"72"}
+    assert "d'après les débits" not in normalised(pdf_text(render_pdf(invoice)))
