@@ -100,6 +100,7 @@ class Operation(models.Model):
     refund_of = models.UUIDField(null=True, blank=True, help_text="Refunds: the purchase refunded, as submitted.")
     purchase_order = models.CharField(max_length=100, blank=True, default="")
     cost_centre = models.CharField(max_length=100, blank=True, default="")
+    travel_date = models.DateField(null=True, blank=True, help_text="The day of travel, shown on the invoice line.")
     currency = models.CharField(max_length=3)
     amount_excl_tax = models.BigIntegerField()
     vat_amount = models.BigIntegerField()

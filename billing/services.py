@@ -72,6 +72,7 @@ class OperationRequest:
     refund_of: uuid.UUID | None = None
     purchase_order: str = ""
     cost_centre: str = ""
+    travel_date: dt.date | None = None
 
 
 def vat_at(base: int, rate: str | Decimal) -> int:
@@ -300,6 +301,7 @@ def _new_operation(request, pricing, account, customer_scope) -> Operation:
         refund_of=request.refund_of,
         purchase_order=request.purchase_order,
         cost_centre=request.cost_centre,
+        travel_date=request.travel_date,
         currency=request.currency,
         amount_excl_tax=pricing.amount_excl_tax,
         vat_amount=pricing.vat_amount,
@@ -349,6 +351,7 @@ def operation_state(operation: Operation) -> OperationState:
         "refund_of": str(operation.refund_of) if operation.refund_of else None,
         "purchase_order": operation.purchase_order,
         "cost_centre": operation.cost_centre,
+        "travel_date": operation.travel_date.isoformat() if operation.travel_date else None,
         "currency": operation.currency,
         "amount_excl_tax": operation.amount_excl_tax,
         "vat_amount": operation.vat_amount,

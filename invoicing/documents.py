@@ -49,6 +49,12 @@ class Line:
     vat_amount: int
     amount_incl_tax: int
     vat: tuple[VatLine, ...]  # this line's split per VAT rate (bases and VAT sum to the line's)
+    # One item of an operation (issue 16): its quantity and unit price excl. tax, the
+    # traveller and the day of travel. A line of a whole operation has no unit price.
+    quantity: int = 1
+    unit_amount: int | None = None
+    traveller: str = ""
+    travel_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,8 @@ def check_document(document: InvoiceDocument) -> None:
         for v in line.vat:
             if _rate(v.rate) == 0 and v.vat:
                 raise InvalidDocument(f"line {index}: VAT at rate 0")
+        if line.unit_amount is not None and abs(line.amount_excl_tax) != line.quantity * line.unit_amount:
+            raise InvalidDocument(f"line {index}: quantity x unit price != its amount excl. tax")
     from_lines = {rate: (base, vat) for rate, base, vat in vat_breakdown_from_lines(document)}
     declared = _split_by_rate(document.vat_breakdown)
     for rate in set(from_lines) | set(declared):
@@ -289,6 +297,8 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
         details = [
             label + value
             for label, value in (
+                ("Voyageur : ", line.traveller),
+                ("Date du voyage : ", _format_date(line.travel_date) if line.travel_date else ""),
                 ("Réf. : ", line.external_ref),
                 ("Bon de commande : ", line.purchase_order),
                 ("Centre de coût : ", line.cost_centre),
@@ -305,8 +315,13 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
             if len(line.vat) > 1:
                 name = f"{name} (TVA {_format_rate(rate)} %)"
             item.product.name = name  # BT-153
-            item.agreement.net.amount = amount(abs(vat.base))  # BT-146
-            item.delivery.billed_quantity = (Decimal(-1 if vat.base < 0 else 1), UNIT_ONE)  # BT-129, BT-130
+            sign = -1 if vat.base < 0 else 1
+            if line.unit_amount is not None and len(line.vat) == 1:  # an item: its quantity at its unit price
+                item.agreement.net.amount = amount(line.unit_amount)  # BT-146
+                item.delivery.billed_quantity = (Decimal(sign * line.quantity), UNIT_ONE)  # BT-129, BT-130
+            else:
+                item.agreement.net.amount = amount(abs(vat.base))  # BT-146
+                item.delivery.billed_quantity = (Decimal(sign), UNIT_ONE)  # BT-129, BT-130
             item.settlement.trade_tax.type_code = "VAT"
             item.settlement.trade_tax.category_code = _vat_category(rate)  # BT-151
             item.settlement.trade_tax.rate_applicable_percent = rate  # BT-152
@@ -527,10 +542,14 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
     pdf.cell(0, 6, "Détail des opérations", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(_FONT, "", 7)
     heading = FontFace(emphasis="BOLD", fill_color=(225, 230, 238))
+    # One row per item: what a French accountant checks (quantity, unit price excl. tax, VAT
+    # rate, amount), with the traveller, the day of travel and the references below the label.
+    # The designation column is wide enough that a reference is wrapped between words, never
+    # inside one.
     with pdf.table(
         width=width,
-        col_widths=(17, 45, 22, 20, 20, 22, 22, 22),
-        text_align=("LEFT", "LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        col_widths=(16, 78, 10, 20, 14, 22, 22),
+        text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
         line_height=3.8,
         headings_style=heading,
         borders_layout=TableBordersLayout.HORIZONTAL_LINES,
@@ -538,18 +557,29 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
         repeat_headings=1,
     ) as table:
         header = table.row()
-        for label in ("Date", "Description", "Réf. externe", "Bon de commande", "Centre de coût", "HT", "TVA", "TTC"):
+        for label in ("Date", "Désignation", "Qté", "PU HT", "TVA", "Montant HT", "TTC"):
             header.cell(label)
         for line in document.lines:
             rates = " + ".join(f"{_format_rate(_rate(v.rate))} %" for v in line.vat)
+            details = " · ".join(
+                value
+                for value in (
+                    f"Voyageur : {line.traveller}" if line.traveller else "",
+                    f"Voyage le {_format_date(line.travel_date)}" if line.travel_date else "",
+                    f"Réf. {line.external_ref}" if line.external_ref else "",
+                    f"BC {line.purchase_order}" if line.purchase_order else "",
+                    f"CC {line.cost_centre}" if line.cost_centre else "",
+                )
+                if value
+            )
             row = table.row()
             row.cell(_format_date(line.date))
-            row.cell(line.description)
-            row.cell(line.external_ref)
-            row.cell(line.purchase_order)
-            row.cell(line.cost_centre)
+            row.cell(line.description + (f"\n{details}" if details else ""))
+            quantity = line.quantity if line.amount_excl_tax >= 0 else -line.quantity
+            row.cell(str(quantity))
+            row.cell(money(line.unit_amount) if line.unit_amount is not None else money(line.amount_excl_tax))
+            row.cell(rates)
             row.cell(money(line.amount_excl_tax))
-            row.cell(f"{money(line.vat_amount)}\n({rates})")
             row.cell(money(line.amount_incl_tax))
     pdf.ln(4)
 

@@ -5,7 +5,7 @@ changes go through `invoicing.services` only."""
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Now
 
 
@@ -20,6 +20,7 @@ class InvoicingContract(models.Model):
     payment_terms_days = models.PositiveSmallIntegerField()
     mandate_reference = models.CharField(max_length=35, blank=True, default="")
     iban_masked = models.CharField(max_length=40, blank=True, default="")
+    subscribers = models.JSONField(default=dict, blank=True, help_text="{subscriber ref: display name}: travellers")
     contract_version = models.PositiveIntegerField()
 
     class Meta:
@@ -273,6 +274,14 @@ class BillableOperation(models.Model):
     external_ref = models.CharField(max_length=100)
     purchase_order = models.CharField(max_length=100, blank=True, default="")
     cost_centre = models.CharField(max_length=100, blank=True, default="")
+    subscriber_ref = models.CharField(max_length=100, blank=True, default="", db_default="")
+    travel_date = models.DateField(null=True, blank=True)
+    items = models.JSONField(
+        default=list,
+        db_default=Value([], models.JSONField()),
+        help_text="[{order, label, quantity, unit_amount, vat_rate, amount_excl_tax, vat_amount}]: the invoice's "
+        "lines, one per item",
+    )
     description = models.CharField(max_length=500)
     currency = models.CharField(max_length=3)
     amount_excl_tax = models.BigIntegerField()

@@ -81,6 +81,7 @@ def apply_contract_state(*, state: dict) -> bool:
         "payment_terms_days": state["payment_terms_days"],
         "mandate_reference": mandate.get("reference", "") if mandate.get("status") == "active" else "",
         "iban_masked": mandate.get("iban_masked", "") if mandate.get("status") == "active" else "",
+        "subscribers": {s["external_ref"]: s["display_name"] for s in state["subscribers"]},
         "contract_version": state["version"],
     }
     return keep_newest(InvoicingContract, pk=state["contract_id"], version_field="contract_version", fields=fields)
@@ -113,7 +114,8 @@ def _billable_row(operation: dict) -> dict:
         f"{order['reference']}: " + ", ".join(f"{item['label']} x{item['quantity']}" for item in order["items"])
         for order in operation["orders"]
     )
-    kind = "Refund" if sign < 0 else "Purchase"
+    kind = "Remboursement" if sign < 0 else "Achat"
+    items = [{"order": order["reference"], **item} for order in operation["orders"] for item in order["items"]]
     return {
         "operation_id": operation["operation_id"],
         "contract_id": str(operation["contract_id"]),
@@ -121,6 +123,9 @@ def _billable_row(operation: dict) -> dict:
         "external_ref": operation["external_ref"],
         "purchase_order": operation["purchase_order"],
         "cost_centre": operation["cost_centre"],
+        "subscriber_ref": operation.get("subscriber_ref", ""),
+        "travel_date": operation.get("travel_date"),
+        "items": items,
         "description": f"{kind} {operation['external_ref']} — {orders}"[:500],
         "currency": operation["currency"],
         "amount_excl_tax": sign * operation["amount_excl_tax"],
@@ -140,14 +145,15 @@ def _billable_row(operation: dict) -> dict:
 _TAKE_IN = """
 WITH taken AS (
     INSERT INTO invoicing_billableoperation (operation_id, contract_id, batch_id, type, external_ref, purchase_order,
-        cost_centre, description, currency, amount_excl_tax, vat_amount, amount, vat_breakdown, decided_at, period,
-        received_at)
-    SELECT operation_id, contract_id, batch_id, type, external_ref, purchase_order, cost_centre, description,
+        cost_centre, subscriber_ref, travel_date, items, description, currency, amount_excl_tax, vat_amount, amount,
+        vat_breakdown, decided_at, period, received_at)
+    SELECT operation_id, contract_id, batch_id, type, external_ref, purchase_order, cost_centre,
+           coalesce(subscriber_ref, ''), travel_date, coalesce(items, '[]'::jsonb), description,
            currency, amount_excl_tax, vat_amount, amount, vat_breakdown, decided_at, period, now()
     FROM jsonb_to_recordset(%s::jsonb) AS r(operation_id uuid, contract_id uuid, batch_id uuid, type text,
-        external_ref text, purchase_order text, cost_centre text, description text, currency text,
-        amount_excl_tax bigint, vat_amount bigint, amount bigint, vat_breakdown jsonb, decided_at timestamptz,
-        period date)
+        external_ref text, purchase_order text, cost_centre text, subscriber_ref text, travel_date date, items jsonb,
+        description text, currency text, amount_excl_tax bigint, vat_amount bigint, amount bigint, vat_breakdown jsonb,
+        decided_at timestamptz, period date)
     ON CONFLICT (operation_id) DO NOTHING
     RETURNING batch_id, amount_excl_tax, vat_amount, amount, vat_breakdown
 ), totals AS (
@@ -571,19 +577,13 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
 
     if invoice.corrects_id:
         return _credit_note_document(invoice, seller=seller, buyer=buyer, vat_lines=vat_lines)
+    travellers = (
+        InvoicingContract.objects.filter(pk=invoice.contract_id).values_list("subscribers", flat=True).first() or {}
+    )
     lines = tuple(
-        documents.Line(
-            date=line.decided_at.astimezone(PARIS).date(),
-            description=line.description,
-            external_ref=line.external_ref,
-            purchase_order=line.purchase_order,
-            cost_centre=line.cost_centre,
-            amount_excl_tax=sign * line.amount_excl_tax,
-            vat_amount=sign * line.vat_amount,
-            amount_incl_tax=sign * line.amount,
-            vat=vat_lines(line.vat_breakdown),
-        )
-        for line in invoice_lines(invoice)
+        document_line
+        for operation in invoice_lines(invoice)
+        for document_line in _document_lines(operation, sign, travellers, vat_lines)
     )
     return documents.InvoiceDocument(
         number=invoice.number or "",  # a draft has no number yet
@@ -623,8 +623,51 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     )
 
 
+def _document_lines(operation: BillableOperation, sign: int, travellers: dict, vat_lines) -> list[documents.Line]:
+    """An operation's lines on its invoice: one per item (quantity, unit price, VAT rate),
+    with the traveller and the day of travel; one for the whole operation when it was
+    taken in before items were kept."""
+    common = {
+        "date": operation.travel_date or operation.decided_at.astimezone(PARIS).date(),
+        "external_ref": operation.external_ref,
+        "purchase_order": operation.purchase_order,
+        "cost_centre": operation.cost_centre,
+        "traveller": travellers.get(operation.subscriber_ref, operation.subscriber_ref),
+        "travel_date": operation.travel_date,
+    }
+    if not operation.items:
+        return [
+            documents.Line(
+                description=operation.description,
+                amount_excl_tax=sign * operation.amount_excl_tax,
+                vat_amount=sign * operation.vat_amount,
+                amount_incl_tax=sign * operation.amount,
+                vat=vat_lines(operation.vat_breakdown),
+                **common,
+            )
+        ]
+    signed = sign * (-1 if operation.type == "refund" else 1)
+    refund = " (remboursement)" if operation.type == "refund" else ""
+    lines = []
+    for item in operation.items:
+        base, vat = signed * item["amount_excl_tax"], signed * item["vat_amount"]
+        lines.append(
+            documents.Line(
+                description=f"{item['label']}{refund}",
+                amount_excl_tax=base,
+                vat_amount=vat,
+                amount_incl_tax=base + vat,
+                vat=(documents.VatLine(rate=str(item["vat_rate"]), base=base, vat=vat),),
+                quantity=item["quantity"],
+                unit_amount=item["unit_amount"],
+                **common,
+            )
+        )
+    return lines
+
+
 def _legal_information(seller: dict) -> str:
-    """"SAS au capital de 10 000,00 € — RCS Paris 732 829 320" (BT-33), from settings.SELLER."""
+    """ "SAS au capital de 10 000,00 € — RCS Paris 732 829 320" (BT-33), from settings.SELLER."""
     parts = []
     if seller.get("legal_form") or seller.get("share_capital"):
         capital = f" au capital de {seller['share_capital']}" if seller.get("share_capital") else ""

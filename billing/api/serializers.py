@@ -1,5 +1,6 @@
 """Input and output serializers of the billing API (openapi/billing.yaml)."""
 
+import datetime as dt
 import re
 import uuid
 from decimal import Decimal
@@ -53,6 +54,7 @@ class OperationCreateSerializer(StrictInputSerializer):
     refund_of = serializers.UUIDField(required=False)
     purchase_order = serializers.CharField(max_length=100, required=False, allow_blank=True)
     cost_centre = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    travel_date = serializers.DateField(required=False)
     currency = serializers.RegexField(r"^[A-Z]{3}$", max_length=3)
     orders = OrderCreateSerializer(many=True, min_length=1, max_length=50)
 
@@ -91,6 +93,7 @@ def validated_operation(data) -> dict:
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _OPERATION_FIELDS = frozenset(OperationCreateSerializer._declared_fields)
 _OPTIONAL_TEXT = {"subscriber_ref": (100, False), "purchase_order": (100, True), "cost_centre": (100, True)}
 
@@ -127,6 +130,14 @@ def _plainly_valid_operation(data) -> dict | None:
         return None
     for name, (max_length, blank) in _OPTIONAL_TEXT.items():
         if name in data and not _text(data[name], max_length, blank=blank):
+            return None
+    travel_date = None
+    if "travel_date" in data:
+        if not (isinstance(data["travel_date"], str) and _ISO_DATE.match(data["travel_date"])):
+            return None
+        try:
+            travel_date = dt.date.fromisoformat(data["travel_date"])
+        except ValueError:
             return None
     if not isinstance(orders, list) or not 1 <= len(orders) <= 50:
         return None
@@ -165,6 +176,8 @@ def _plainly_valid_operation(data) -> dict | None:
         return None
     validated = {"contract_id": uuid.UUID(contract_id), "type": type_, "external_ref": data["external_ref"]}
     validated.update((name, data[name]) for name in _OPTIONAL_TEXT if name in data)
+    if travel_date is not None:
+        validated["travel_date"] = travel_date
     validated.update(currency=data["currency"], orders=valid_orders)
     return validated
 
@@ -204,6 +217,7 @@ class OperationSerializer(serializers.ModelSerializer):
             "refund_of",
             "purchase_order",
             "cost_centre",
+            "travel_date",
             "currency",
             "amount_excl_tax",
             "vat_amount",
@@ -241,6 +255,7 @@ def operation_body(operation: Operation) -> dict:
         "refund_of": str(operation.refund_of) if operation.refund_of else None,
         "purchase_order": operation.purchase_order,
         "cost_centre": operation.cost_centre,
+        "travel_date": operation.travel_date.isoformat() if operation.travel_date else None,
         "currency": operation.currency,
         "amount_excl_tax": operation.amount_excl_tax,
         "vat_amount": operation.vat_amount,

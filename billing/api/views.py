@@ -43,6 +43,7 @@ def _request_from(data) -> services.OperationRequest:
         refund_of=data.get("refund_of"),
         purchase_order=data.get("purchase_order", ""),
         cost_centre=data.get("cost_centre", ""),
+        travel_date=data.get("travel_date"),
     )
 
 
