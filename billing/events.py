@@ -31,6 +31,7 @@ class OperationState(TypedDict):
     refund_of: str | None
     purchase_order: str
     cost_centre: str
+    travel_date: str | None
     currency: str
     amount_excl_tax: int
     vat_amount: int

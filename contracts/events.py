@@ -49,6 +49,7 @@ class ContractState(TypedDict):
     starts_on: str
     ends_on: str | None
     payment_terms_days: int
+    vat_scheme: str  # standard | travel_agent_margin
     status: str
     status_reason: str
     mandate: MandateState | None

@@ -48,6 +48,15 @@ class Contract(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True, help_text="Empty for an open-ended contract.")
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    vat_scheme = models.CharField(
+        max_length=20,
+        choices=[
+            ("standard", "VAT itemised"),
+            ("travel_agent_margin", "Travel agents' margin scheme (CGI art. 266-1-e and 306)"),
+        ],
+        default="standard",
+        help_text="How its invoices show VAT: itemised, or under the travel agents' margin scheme (not shown).",
+    )
     status = models.CharField(max_length=10, choices=ContractStatus.choices, default=ContractStatus.ACTIVE)
     status_reason = models.CharField(max_length=500, blank=True, default="")
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change; read models keep the newest.")

@@ -74,6 +74,7 @@ def contract_state(contract: Contract) -> events.ContractState:
         "starts_on": contract.starts_on.isoformat(),
         "ends_on": contract.ends_on.isoformat() if contract.ends_on else None,
         "payment_terms_days": contract.payment_terms_days,
+        "vat_scheme": contract.vat_scheme,
         "status": contract.status,
         "status_reason": contract.status_reason,
         "mandate": None
@@ -182,6 +183,7 @@ def subscribe_contract(
     ends_on: dt.date | None = None,
     currency: str = "EUR",
     payment_terms_days: int = 30,
+    vat_scheme: str = "standard",
 ) -> Contract:
     """Sign a deferred-payment contract with its first direct-debit mandate."""
     try:
@@ -199,6 +201,7 @@ def subscribe_contract(
         starts_on=starts_on,
         ends_on=ends_on,
         payment_terms_days=payment_terms_days,
+        vat_scheme=vat_scheme,
         status=ContractStatus.ACTIVE,
         version=1,
     )
@@ -214,13 +217,18 @@ def subscribe_contract(
 
 @transaction.atomic
 def amend_contract(
-    *, contract_id: uuid.UUID | str, credit_limit: int | object = UNSET, ends_on: dt.date | object | None = UNSET
+    *,
+    contract_id: uuid.UUID | str,
+    credit_limit: int | object = UNSET,
+    ends_on: dt.date | object | None = UNSET,
+    vat_scheme: str | object = UNSET,
 ) -> Contract:
-    """Change the credit limit and/or the end date. Refused on a cancelled contract."""
+    """Change the credit limit, the end date and/or the VAT scheme of its next invoices.
+    Refused on a cancelled contract."""
     contract = _locked_contract(contract_id)
     _refuse_if_cancelled(contract, "amend it")
     changes: dict[str, dict] = {}
-    for field, value in (("credit_limit", credit_limit), ("ends_on", ends_on)):
+    for field, value in (("credit_limit", credit_limit), ("ends_on", ends_on), ("vat_scheme", vat_scheme)):
         if value is not UNSET and getattr(contract, field) != value:
             old = getattr(contract, field)
             changes[field] = {

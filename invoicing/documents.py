@@ -82,6 +82,7 @@ class InvoiceDocument:
     corrects_issue_date: dt.date | None = None
     reason: str = ""
     vat_on_debits: bool = False  # "TVA acquittée d'après les débits" (else VAT is due on payment, services)
+    margin_scheme: bool = False  # the travel agents' margin scheme: no VAT shown, exempt at 0 % (VATEX-EU-D)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -96,6 +97,8 @@ SCHEME_SIREN = "0002"  # ISO 6523 ICD of the French SIRENE register
 SCHEME_FR_ROUTING = "0225"  # the French e-invoicing directory's address (SIREN), for BT-34 / BT-49
 VAT_DUE_ON_INVOICE, VAT_DUE_ON_PAYMENT = "5", "72"  # BT-8 (UNTDID 2475): on debits, or on collection
 OPERATION_CATEGORY = "Catégorie de l'opération : prestation de services."
+MARGIN_SCHEME_MENTION = "Régime particulier – Agences de voyages"  # noqa: RUF001 (CGI art. 266-1-e and 306)
+MARGIN_SCHEME_CODE = "VATEX-EU-D"  # BT-121: the travel agents' margin scheme (Directive 2006/112, art. 306)
 SCHEME_VAT = "VA"
 PAYMENT_MEANS_SEPA_DIRECT_DEBIT = "59"  # UNTDID 4461
 UNIT_ONE = "C62"  # UN/ECE rec. 20 "one"
@@ -323,7 +326,7 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
                 item.agreement.net.amount = amount(abs(vat.base))  # BT-146
                 item.delivery.billed_quantity = (Decimal(sign), UNIT_ONE)  # BT-129, BT-130
             item.settlement.trade_tax.type_code = "VAT"
-            item.settlement.trade_tax.category_code = _vat_category(rate)  # BT-151
+            item.settlement.trade_tax.category_code = "E" if document.margin_scheme else _vat_category(rate)  # BT-151
             item.settlement.trade_tax.rate_applicable_percent = rate  # BT-152
             item.settlement.period.start = line.date  # BT-134
             item.settlement.period.end = line.date  # BT-135
@@ -364,16 +367,18 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
             means.payer_account.iban = _compact(document.iban_masked)  # BT-91 (masked)
         settlement.payment_means.add(means)
     for rate, base, vat in vat_breakdown_from_lines(document):  # BG-23
-        settlement.trade_tax.add(
-            ApplicableTradeTax(
-                calculated_amount=amount(vat),  # BT-117
-                type_code="VAT",
-                basis_amount=amount(base),  # BT-116
-                category_code=_vat_category(rate),  # BT-118
-                rate_applicable_percent=rate,  # BT-119
-                due_date_type_code=VAT_DUE_ON_INVOICE if document.vat_on_debits else VAT_DUE_ON_PAYMENT,  # BT-8
-            )
+        tax = ApplicableTradeTax(
+            calculated_amount=amount(vat),  # BT-117
+            type_code="VAT",
+            basis_amount=amount(base),  # BT-116
+            category_code="E" if document.margin_scheme else _vat_category(rate),  # BT-118
+            rate_applicable_percent=rate,  # BT-119
+            due_date_type_code=VAT_DUE_ON_INVOICE if document.vat_on_debits else VAT_DUE_ON_PAYMENT,  # BT-8
         )
+        if document.margin_scheme:  # BR-E-10: an exempt breakdown says why
+            tax.exemption_reason = MARGIN_SCHEME_MENTION  # BT-120
+            tax.exemption_reason_code = MARGIN_SCHEME_CODE  # BT-121
+        settlement.trade_tax.add(tax)
     bounds = _period_bounds(document.period)
     if bounds:
         settlement.period.start, settlement.period.end = bounds  # BT-73, BT-74
@@ -560,7 +565,7 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
         for label in ("Date", "Désignation", "Qté", "PU HT", "TVA", "Montant HT", "TTC"):
             header.cell(label)
         for line in document.lines:
-            rates = " + ".join(f"{_format_rate(_rate(v.rate))} %" for v in line.vat)
+            rates = "—" if document.margin_scheme else " + ".join(f"{_format_rate(_rate(v.rate))} %" for v in line.vat)
             details = " · ".join(
                 value
                 for value in (
@@ -701,6 +706,14 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
         mentions = [
             f"Date d'échéance : {_format_date(document.due_date)}. {NO_EARLY_PAYMENT_DISCOUNT}",
             OPERATION_CATEGORY + (" TVA acquittée d'après les débits." if document.vat_on_debits else ""),
+            *(
+                [
+                    f"{MARGIN_SCHEME_MENTION} (articles 266-1-e et 306 du CGI) : TVA sur la marge, non déductible, "
+                    "non mentionnée."
+                ]
+                if document.margin_scheme
+                else []
+            ),
             LATE_PAYMENT_PENALTIES,
             RECOVERY_INDEMNITY,
             "Ce document contient sa facture électronique Factur-X (EN 16931) en pièce jointe.",

@@ -21,6 +21,7 @@ class InvoicingContract(models.Model):
     mandate_reference = models.CharField(max_length=35, blank=True, default="")
     iban_masked = models.CharField(max_length=40, blank=True, default="")
     subscribers = models.JSONField(default=dict, blank=True, help_text="{subscriber ref: display name}: travellers")
+    vat_scheme = models.CharField(max_length=20, default="standard", db_default="standard")
     contract_version = models.PositiveIntegerField()
 
     class Meta:
@@ -133,6 +134,12 @@ class Invoice(models.Model):
         default=0,
         db_default=0,
         help_text="Paid by transfer, cheque or customer credit so far (minor units): partly paid when short.",
+    )
+    vat_scheme = models.CharField(
+        max_length=20,
+        default="standard",
+        db_default="standard",
+        help_text="standard (VAT itemised) or travel_agent_margin (the travel agents' margin scheme: VAT not shown)",
     )
     rounding_adjustment = models.BigIntegerField(
         default=0,

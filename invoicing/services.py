@@ -16,6 +16,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -82,6 +83,7 @@ def apply_contract_state(*, state: dict) -> bool:
         "mandate_reference": mandate.get("reference", "") if mandate.get("status") == "active" else "",
         "iban_masked": mandate.get("iban_masked", "") if mandate.get("status") == "active" else "",
         "subscribers": {s["external_ref"]: s["display_name"] for s in state["subscribers"]},
+        "vat_scheme": state.get("vat_scheme", "standard"),
         "contract_version": state["version"],
     }
     return keep_newest(InvoicingContract, pk=state["contract_id"], version_field="contract_version", fields=fields)
@@ -489,6 +491,22 @@ FROM unnest(%(invoices)s::uuid[]) AS issued(id) JOIN invoicing_invoice i ON i.id
 """
 
 
+_MARGIN_SCHEME = """
+UPDATE invoicing_invoice i
+SET vat_scheme = 'travel_agent_margin', total_excl_tax = i.total_incl_tax - i.rounding_adjustment, total_vat = 0,
+    total_incl_tax = i.total_incl_tax - i.rounding_adjustment, rounding_adjustment = 0,
+    vat_breakdown = jsonb_build_array(jsonb_build_object(
+        'rate', '0.00', 'base', i.total_incl_tax - i.rounding_adjustment, 'vat', 0))
+FROM invoicing_invoicingcontract c
+WHERE i.id = ANY(%(invoices)s::uuid[]) AND c.contract_id = i.contract_id AND c.vat_scheme = 'travel_agent_margin'
+"""
+
+_CHUNK_TOTALS = """
+SELECT id::text, currency, total_excl_tax, total_vat, total_incl_tax, operations_count
+FROM invoicing_invoice WHERE id = ANY(%(invoices)s::uuid[])
+"""
+
+
 def _invoice_chunk(run: BillingRun, chunk: list, issue_date: dt.date) -> list[tuple]:
     """Issue the invoices of one chunk of contracts, in the caller's transaction."""
     year = issue_date.year
@@ -520,6 +538,12 @@ def _invoice_chunk(run: BillingRun, chunk: list, issue_date: dt.date) -> list[tu
         if not rows:
             return []
         ids = [row[0] for row in rows]
+        # Under the travel agents' margin scheme an invoice shows no VAT: what was charged,
+        # the operations' amounts, at "0 %", exempt (ADR 0027, issue 16).
+        cursor.execute(_MARGIN_SCHEME, {"invoices": _id_array(ids)})
+        if cursor.rowcount:
+            cursor.execute(_CHUNK_TOTALS, {"invoices": _id_array(ids)})
+            rows = cursor.fetchall()
         cursor.execute("UPDATE invoicing_invoicesequence SET last_number = %s WHERE year = %s", [base + len(ids), year])
     outbox.record_query(InvoiceIssued, _ISSUED_EVENTS, {"invoices": _id_array(ids)})
     # robust: the invoices are issued whatever happens to the sending (an admin action resends).
@@ -569,7 +593,7 @@ def invoice_lines(invoice: Invoice):
 def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     """The invoice as its PDF and Factur-X XML show it (credit notes in positive amounts)."""
     sign = -1 if invoice.kind == InvoiceKind.CREDIT_NOTE else 1
-    seller = settings.SELLER
+    seller: dict[str, Any] = settings.SELLER
     buyer = invoice.buyer
 
     def vat_lines(breakdown) -> tuple[documents.VatLine, ...]:
@@ -585,6 +609,9 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         for operation in invoice_lines(invoice)
         for document_line in _document_lines(operation, sign, travellers, vat_lines)
     )
+    margin = invoice.vat_scheme == MARGIN_SCHEME
+    if margin:
+        lines = tuple(_without_vat(line) for line in lines)
     return documents.InvoiceDocument(
         number=invoice.number or "",  # a draft has no number yet
         kind=invoice.kind,
@@ -620,6 +647,26 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         total_vat=sign * invoice.total_vat,
         total_incl_tax=sign * invoice.total_incl_tax,
         vat_on_debits=bool(seller.get("vat_on_debits")),
+        margin_scheme=margin,
+    )
+
+
+MARGIN_SCHEME = "travel_agent_margin"
+
+
+def _without_vat(line: documents.Line) -> documents.Line:
+    """A line under the travel agents' margin scheme: what was charged, VAT not shown."""
+    import dataclasses
+
+    charged = line.amount_incl_tax
+    whole = line.unit_amount is not None and abs(charged) % line.quantity == 0
+    return dataclasses.replace(
+        line,
+        amount_excl_tax=charged,
+        vat_amount=0,
+        vat=(documents.VatLine(rate="0.00", base=charged, vat=0),),
+        quantity=line.quantity if whole else 1,
+        unit_amount=abs(charged) // line.quantity if whole else None,
     )
 
 
@@ -823,7 +870,7 @@ def _email_body(invoice: Invoice, label: str) -> str:
             f"Ce montant sera prélevé le {debit_date(invoice.due_date):%d/%m/%Y} sur le compte {invoice.iban_masked} "
             f"(mandat SEPA {invoice.mandate_reference}, ICS {settings.SELLER['creditor_identifier']}).",
         ]
-    lines += ["", "Cordialement,", settings.SELLER["name"]]
+    lines += ["", "Cordialement,", str(settings.SELLER["name"])]
     return "\n".join(lines)
 
 

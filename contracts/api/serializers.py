@@ -24,6 +24,9 @@ class MandateInputSerializer(StrictInputSerializer):
     expires_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
+VAT_SCHEMES = ["standard", "travel_agent_margin"]
+
+
 class ContractCreateSerializer(StrictInputSerializer):
     customer_id = serializers.UUIDField()
     reference = serializers.CharField(max_length=50)
@@ -32,16 +35,18 @@ class ContractCreateSerializer(StrictInputSerializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField(required=False, allow_null=True, default=None)
     payment_terms_days = serializers.IntegerField(min_value=0, max_value=365, required=False, default=30)
+    vat_scheme = serializers.ChoiceField(choices=VAT_SCHEMES, required=False, default="standard")
     mandate = MandateInputSerializer()
 
 
 class ContractAmendSerializer(StrictInputSerializer):
     credit_limit = MoneyAmountField(required=False)
     ends_on = serializers.DateField(required=False, allow_null=True)
+    vat_scheme = serializers.ChoiceField(choices=VAT_SCHEMES, required=False)
 
     def validate(self, attrs):
         if not attrs:
-            raise serializers.ValidationError("Give credit_limit and/or ends_on.", code="empty_amendment")
+            raise serializers.ValidationError("Give credit_limit, ends_on and/or vat_scheme.", code="empty_amendment")
         return attrs
 
 
@@ -109,6 +114,7 @@ class ContractSerializer(serializers.Serializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField(allow_null=True)
     payment_terms_days = serializers.IntegerField(min_value=0)
+    vat_scheme = serializers.CharField()
     status = serializers.SerializerMethodField()
     status_reason = serializers.CharField()
     mandate = serializers.SerializerMethodField()

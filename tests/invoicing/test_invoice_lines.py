@@ -78,7 +78,7 @@ def test_an_invoice_has_a_line_per_item_with_the_traveller_and_the_day_of_travel
         ("Billet Paris → Nice, 2de classe", 2, 4_550, 9_100),
         ("Assurance annulation", 1, 1_200, 1_200),
     ] * 2
-    first = document.lines[0]
+    first = min(document.lines, key=lambda line: line.travel_date)
     assert (first.traveller, first.travel_date, first.date) == (
         "Jeanne Martin",
         dt.date(2026, 10, 20),
@@ -119,3 +119,59 @@ def test_a_refunded_item_is_a_negative_quantity_at_its_unit_price():
     _, xml = facturx.get_xml_from_pdf(invoicing.invoice_pdf(invoice_id=invoice.pk), check_xsd=True)
     quantities = etree.fromstring(xml).xpath("//ram:BilledQuantity/text()", namespaces=NS)
     assert sorted(quantities) == ["-1", "1"]
+
+
+def test_under_the_travel_agents_margin_scheme_the_invoice_shows_no_vat_and_passes_the_schematrons():
+    contract = factories.contract(credit_limit=1_000_000, vat_scheme="travel_agent_margin")
+    settled()
+    with time_machine.travel(dt.datetime(2026, 10, 12, 12, tzinfo=PARIS), tick=False):
+        from billing.services import submit_operation
+
+        operation = submit_operation(
+            request=factories.operation_request(
+                contract.pk, factories.item(4_550, quantity=2, vat_rate="10"), factories.item(999, vat_rate="20")
+            )
+        )
+    settled()
+    assert operation.amount == 9_100 + 910 + 999 + 200
+    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
+        invoicing.run_billing(period="2026-10")
+    settled()
+
+    invoice = Invoice.objects.get(contract_id=contract.pk)
+    # What the customer was charged, and what the credit limit counted: no VAT shown.
+    assert (invoice.vat_scheme, invoice.total_excl_tax, invoice.total_vat) == ("travel_agent_margin", 11_209, 0)
+    assert invoice.total_incl_tax == operation.amount and invoice.rounding_adjustment == 0
+    assert invoice.vat_breakdown == [{"rate": "0.00", "base": 11_209, "vat": 0}]
+    from billing.models import ContractAccount
+
+    assert ContractAccount.objects.get(pk=contract.pk).outstanding == invoice.total_incl_tax
+
+    pdf = invoicing.invoice_pdf(invoice_id=invoice.pk)
+    text = " ".join(" ".join(page.extract_text().split()) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert "Régime particulier – Agences de voyages (articles 266-1-e et 306 du CGI)" in text  # noqa: RUF001
+    assert "50,05 €" in text  # the two tickets at 100,10 € each, VAT included
+    _, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    tree = etree.fromstring(xml)
+    header = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax"
+    assert tree.xpath(f"{header}/ram:CategoryCode/text()", namespaces=NS) == ["E"]
+    assert tree.xpath(f"{header}/ram:ExemptionReasonCode/text()", namespaces=NS) == ["VATEX-EU-D"]
+    assert tree.xpath("//ram:TaxTotalAmount/text()", namespaces=NS) == ["0.00"]
+    assert schematron.errors(xml, ("en16931", "fr-ctc")) == []
+
+
+def test_the_vat_scheme_is_set_on_the_contract_through_the_api():
+    contract = factories.contract()
+    settled()
+    _, key = factories.api_key("contracts:write", "contracts:read")
+    api = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    changed = api.patch(f"/api/v1/contracts/{contract.pk}", {"vat_scheme": "travel_agent_margin"}, format="json")
+    assert (changed.status_code, changed.json()["vat_scheme"]) == (200, "travel_agent_margin")
+    assert api.patch(f"/api/v1/contracts/{contract.pk}", {"vat_scheme": "none"}, format="json").status_code == 400
+    settled()
+    from boissipay.models import OutboxEvent
+    from invoicing.models import InvoicingContract
+
+    amended = OutboxEvent.objects.filter(event_type="contracts.contract.amended").latest("position")
+    assert amended.payload["changes"] == {"vat_scheme": {"from": "standard", "to": "travel_agent_margin"}}
+    assert InvoicingContract.objects.get(pk=contract.pk).vat_scheme == "travel_agent_margin"
