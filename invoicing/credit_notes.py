@@ -175,7 +175,24 @@ def _chosen_operations(invoice: Invoice, operation_ids: list[str]) -> list[Billa
 
 
 def _operation_lines(invoice: Invoice, operations: list[BillableOperation], today: dt.date) -> list[CreditNoteLine]:
-    """The operations credited whole: their amounts with the sign turned."""
+    """The operations credited whole: their amounts with the sign turned (under the
+    travel agents' margin scheme, what was charged, VAT not shown, as on the invoice)."""
+    if invoice.vat_scheme == "travel_agent_margin":
+        return [
+            CreditNoteLine(
+                date=op.decided_at.astimezone(PARIS).date(),
+                description=f"Avoir — {op.description}"[:500],
+                operation_id=op.operation_id,
+                external_ref=op.external_ref,
+                purchase_order=op.purchase_order,
+                cost_centre=op.cost_centre,
+                amount_excl_tax=-op.amount,
+                vat_amount=0,
+                amount=-op.amount,
+                vat_breakdown=[{"rate": "0.00", "base": -op.amount, "vat": 0}],
+            )
+            for op in operations
+        ]
     return [
         CreditNoteLine(
             date=op.decided_at.astimezone(PARIS).date(),
@@ -288,6 +305,7 @@ def _create_note(invoice: Invoice, lines: list[CreditNoteLine], today: dt.date, 
         iban_masked=invoice.iban_masked,
         status=InvoiceStatus.ISSUED,
         corrects=invoice,
+        vat_scheme=invoice.vat_scheme,
         reason=reason[:500],
         issued_by=issued_by[:150],
     )

@@ -789,6 +789,7 @@ def _credit_note_document(note: Invoice, *, seller, buyer, vat_lines) -> documen
         corrects_issue_date=corrected.issue_date,
         reason=note.reason,
         vat_on_debits=bool(seller.get("vat_on_debits")),
+        margin_scheme=note.vat_scheme == MARGIN_SCHEME,
     )
 
 

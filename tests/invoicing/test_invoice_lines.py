@@ -98,7 +98,7 @@ def test_an_invoice_has_a_line_per_item_with_the_traveller_and_the_day_of_travel
     prices = tree.xpath("//ram:NetPriceProductTradePrice/ram:ChargeAmount/text()", namespaces=NS)
     assert (quantities[:2], prices[:2]) == (["2", "1"], ["45.50", "12.00"])
     notes = tree.xpath("//ram:IncludedSupplyChainTradeLineItem//ram:IncludedNote/ram:Content/text()", namespaces=NS)
-    assert "Voyageur : Jeanne Martin" in notes[0] and "Date du voyage : 20/10/2026" in notes[0]
+    assert any("Voyageur : Jeanne Martin" in note and "Date du voyage : 20/10/2026" in note for note in notes)
     assert schematron.errors(xml, ("en16931", "fr-ctc")) == []
 
 
@@ -158,6 +158,19 @@ def test_under_the_travel_agents_margin_scheme_the_invoice_shows_no_vat_and_pass
     assert tree.xpath(f"{header}/ram:ExemptionReasonCode/text()", namespaces=NS) == ["VATEX-EU-D"]
     assert tree.xpath("//ram:TaxTotalAmount/text()", namespaces=NS) == ["0.00"]
     assert schematron.errors(xml, ("en16931", "fr-ctc")) == []
+
+    # Its credit note follows it: what was charged, exempt, citing the invoice.
+    from invoicing.credit_notes import issue_credit_note
+
+    with time_machine.travel(dt.datetime(2026, 11, 10, 10, tzinfo=PARIS), tick=False):
+        note = issue_credit_note(
+            invoice_id=invoice.pk, operation_ids=[str(operation.pk)], reason="Voyage annulé", issued_by="compta"
+        )
+    settled()
+    assert (note.vat_scheme, note.total_vat, note.total_incl_tax) == ("travel_agent_margin", 0, -11_209)
+    _, note_xml = facturx.get_xml_from_pdf(invoicing.invoice_pdf(invoice_id=note.pk), check_xsd=True)
+    assert etree.fromstring(note_xml).xpath(f"{header}/ram:CategoryCode/text()", namespaces=NS) == ["E"]
+    assert schematron.errors(note_xml, ("en16931", "fr-ctc")) == []
 
 
 def test_the_vat_scheme_is_set_on_the_contract_through_the_api():
