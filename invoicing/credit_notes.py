@@ -177,8 +177,15 @@ def _chosen_operations(invoice: Invoice, operation_ids: list[str]) -> list[Billa
 def _operation_lines(invoice: Invoice, operations: list[BillableOperation], today: dt.date) -> list[CreditNoteLine]:
     """The operations credited whole: their amounts with the sign turned (under the
     travel agents' margin scheme, what was charged, VAT not shown, as on the invoice)."""
-    if invoice.vat_scheme == "travel_agent_margin":
-        return [
+    margin = invoice.vat_scheme == "travel_agent_margin"
+    lines = []
+    for op in operations:
+        breakdown: list[dict]
+        if margin:
+            excl, vat, breakdown = op.amount, 0, [{"rate": "0.00", "base": op.amount, "vat": 0}]
+        else:
+            excl, vat, breakdown = op.amount_excl_tax, op.vat_amount, op.vat_breakdown
+        lines.append(
             CreditNoteLine(
                 date=op.decided_at.astimezone(PARIS).date(),
                 description=f"Avoir — {op.description}"[:500],
@@ -186,28 +193,13 @@ def _operation_lines(invoice: Invoice, operations: list[BillableOperation], toda
                 external_ref=op.external_ref,
                 purchase_order=op.purchase_order,
                 cost_centre=op.cost_centre,
-                amount_excl_tax=-op.amount,
-                vat_amount=0,
+                amount_excl_tax=-excl,
+                vat_amount=-vat,
                 amount=-op.amount,
-                vat_breakdown=[{"rate": "0.00", "base": -op.amount, "vat": 0}],
+                vat_breakdown=[{"rate": v["rate"], "base": -v["base"], "vat": -v["vat"]} for v in breakdown],
             )
-            for op in operations
-        ]
-    return [
-        CreditNoteLine(
-            date=op.decided_at.astimezone(PARIS).date(),
-            description=f"Avoir — {op.description}"[:500],
-            operation_id=op.operation_id,
-            external_ref=op.external_ref,
-            purchase_order=op.purchase_order,
-            cost_centre=op.cost_centre,
-            amount_excl_tax=-op.amount_excl_tax,
-            vat_amount=-op.vat_amount,
-            amount=-op.amount,
-            vat_breakdown=[{"rate": v["rate"], "base": -v["base"], "vat": -v["vat"]} for v in op.vat_breakdown],
         )
-        for op in operations
-    ]
+    return lines
 
 
 def _amount_lines(invoice: Invoice, amounts: list[AmountLine], today: dt.date) -> list[CreditNoteLine]:

@@ -612,6 +612,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     margin = invoice.vat_scheme == MARGIN_SCHEME
     if margin:
         lines = tuple(_without_vat(line) for line in lines)
+    seller_party, buyer_party = _parties(seller, buyer)
     return documents.InvoiceDocument(
         number=invoice.number or "",  # a draft has no number yet
         kind=invoice.kind,
@@ -619,23 +620,8 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         due_date=invoice.due_date,
         period=invoice.period.strftime("%Y-%m"),
         currency=invoice.currency,
-        seller=documents.Party(
-            name=seller["name"],
-            siren=seller["siren"],
-            vat_number=seller["vat_number"],
-            address=seller["address"].replace("\\n", "\n"),
-            country=seller["country"],
-            email=seller["email"],
-            legal_information=_legal_information(seller),
-        ),
-        buyer=documents.Party(
-            name=buyer["legal_name"],
-            siren=buyer["siren"],
-            vat_number=buyer["vat_number"],
-            address=buyer["billing_address"],
-            country=buyer["country"],
-            email=buyer["billing_email"],
-        ),
+        seller=seller_party,
+        buyer=buyer_party,
         contract_reference=invoice.contract_reference,
         mandate_reference=invoice.mandate_reference,
         creditor_identifier=seller["creditor_identifier"],
