@@ -27,6 +27,8 @@ COPY . /app
 RUN DATABASE_URL=postgres://build@localhost/build KAFKA_BOOTSTRAP_SERVERS=build:9092 CELERY_BROKER_URL=redis://build \
     SECRET_KEY=build-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ \
     PAYMENTS_WEBHOOK_SECRET=build-only-webhook-secret PAYMENTS_GATEWAY=sepa_file \
+    EINVOICING_GATEWAY=platform EINVOICING_PLATFORM_TOKEN=build-only-token \
+    EINVOICING_WEBHOOK_SECRET=build-only-platform-secret \
     EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend EMAIL_HOST=build \
     python manage.py collectstatic --noinput --verbosity 0
 USER boissipay

@@ -46,6 +46,19 @@ def production_problems(settings: dict, environ: dict) -> list[str]:
         )
     elif len(webhook_secret) < 16:
         problems.append("PAYMENTS_WEBHOOK_SECRET is shorter than 16 characters")
+    einvoicing_secret = settings["EINVOICING_WEBHOOK_SECRET"]
+    if not einvoicing_secret or einvoicing_secret == DEV_WEBHOOK_SECRET or len(einvoicing_secret) < 16:
+        problems.append(
+            "EINVOICING_WEBHOOK_SECRET is missing, short or the public development secret: "
+            "set the e-invoicing platform's callback signing secret"
+        )
+    if settings["EINVOICING_GATEWAY"] == "platform_emulator" and environ.get("EINVOICING_ALLOW_EMULATOR") != "1":
+        problems.append(
+            "EINVOICING_GATEWAY is the local platform emulator: set EINVOICING_GATEWAY=platform and "
+            "EINVOICING_PLATFORM_URL (or EINVOICING_ALLOW_EMULATOR=1 for a staging rehearsal)"
+        )
+    if settings["EINVOICING_PLATFORM_TOKEN"] in ("", "dev-platform-token"):
+        problems.append("EINVOICING_PLATFORM_TOKEN is missing or the development token: set the platform's API token")
     if settings["PAYMENTS_GATEWAY"] == "emulator" and environ.get("PAYMENTS_ALLOW_EMULATOR") != "1":
         problems.append(
             "PAYMENTS_GATEWAY is the local provider emulator: choose a real gateway "

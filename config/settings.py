@@ -330,6 +330,17 @@ PAYMENTS_RETRY_DAYS = [int(days) for days in env("PAYMENTS_RETRY_DAYS", "3,7").s
 PAYMENTS_WEBHOOK_SECRET = env("PAYMENTS_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
 PAYMENTS_WEBHOOK_TOLERANCE_SECONDS = env_int("PAYMENTS_WEBHOOK_TOLERANCE_SECONDS", 300)
 PAYMENTS_EMULATOR_URL = env("PAYMENTS_EMULATOR_URL", "http://127.0.0.1:8099")
+
+# --- E-invoicing (issue 16): domestic B2B invoices go through an approved platform ----------
+# "platform_emulator": our emulator of an approved platform's API (devtools, `make run`
+# starts it); "platform": a real one at EINVOICING_PLATFORM_URL. Buyers outside the
+# reform's scope (abroad, or no SIREN) get today's e-mail whatever this says.
+EINVOICING_GATEWAY = env("EINVOICING_GATEWAY", "platform_emulator")
+EINVOICING_PLATFORM_URL = env("EINVOICING_PLATFORM_URL", "http://127.0.0.1:8098")
+EINVOICING_PLATFORM_TOKEN = env("EINVOICING_PLATFORM_TOKEN", "dev-platform-token")
+# Signs the platform's lifecycle-status callbacks (boissipay.signatures), like the payments webhook.
+EINVOICING_WEBHOOK_SECRET = env("EINVOICING_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
+EINVOICING_WEBHOOK_URL = env("EINVOICING_WEBHOOK_URL", f"{BASE_URL}/api/v1/einvoicing/webhook")
 # Where the provider sends its answers (our webhook): on the service's own address unless
 # the provider must reach us elsewhere (a proxy, a tunnel).
 PAYMENTS_WEBHOOK_URL = env("PAYMENTS_WEBHOOK_URL", f"{BASE_URL}/api/v1/payments/webhook")

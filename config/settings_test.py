@@ -7,6 +7,9 @@ os.environ.setdefault("BOISSIPAY_READ_ENV_FILE", "0")  # a developer's .env neve
 # Tasks run inline in the tests (a test of the real worker turns this off for itself),
 # and a worker started by a test uses a queue folder of the test database's own.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# Invoices go by e-mail in the tests, unless a test starts the e-invoicing platform's
+# emulator and says so (tests/invoicing/test_einvoicing.py).
+os.environ.setdefault("EINVOICING_GATEWAY", "email")
 os.environ.setdefault(
     "CELERY_QUEUE_DIR",
     os.path.join(

@@ -18,7 +18,15 @@ from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from invoicing import services
-from invoicing.models import BillableOperation, BillingBatch, BillingBatchVat, BillingRun, Invoice, InvoicingContract
+from invoicing.models import (
+    BillableOperation,
+    BillingBatch,
+    BillingBatchVat,
+    BillingRun,
+    Invoice,
+    InvoiceLifecycleStatus,
+    InvoicingContract,
+)
 
 
 class BillingRunForm(forms.Form):
@@ -174,6 +182,36 @@ class SendingFailedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LifecycleInline(admin.TabularInline):
+    """The invoice's life on the e-invoicing platform, oldest first."""
+
+    model = InvoiceLifecycleStatus
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["occurred_at", "status", "reason", "source", "event_id"]
+    verbose_name_plural = "e-invoicing platform statuses"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PlatformStatusFilter(admin.SimpleListFilter):
+    title = "e-invoicing"
+    parameter_name = "platform"
+
+    def lookups(self, request, model_admin):
+        return [("attention", "Rejected or refused (collection held)"), ("approved", "Approved"), ("email", "E-mailed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "attention":
+            return queryset.filter(platform_status__in=["rejected", "refused"])
+        if self.value() == "approved":
+            return queryset.filter(platform_status="approved")
+        if self.value() == "email":
+            return queryset.filter(channel="email")
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyModelAdmin):
     list_display = [
@@ -189,7 +227,8 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
         "sending_state",
         "pdf_link",
     ]
-    list_filter = ["status", "kind", SendingFailedFilter, PeriodFilter, "currency"]
+    list_filter = ["status", "kind", SendingFailedFilter, PlatformStatusFilter, PeriodFilter, "currency"]
+    inlines = [LifecycleInline]
     search_fields = ["number", "contract_reference", "=contract_id", "buyer__legal_name"]
     readonly_fields = ["pdf_link", "lines_table", "credit_notes_display"]
     actions = ["resend"]

@@ -73,6 +73,19 @@ class InvoiceReopened(InvoiceEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InvoiceLifecycleChanged(InvoiceEvent):
+    """A step of the invoice's life on the e-invoicing platform: a status it called back
+    with (deposited, received, rejected, refused, approved) or one we reported (paid,
+    payment_cancelled). `blocks_collection`: rejected or refused, collection waits for staff."""
+
+    event_type: ClassVar[str] = "invoicing.invoice.lifecycle_changed"
+    platform_message_id: str
+    status: str
+    reason: str
+    blocks_collection: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreditNoteIssued(DomainEvent):
     """Staff credited `invoice` (its state after the credit) with `credit_note` (negative
     totals). `credited` is the invoice's total credited so far (positive, incl. tax). In
@@ -90,4 +103,12 @@ class CreditNoteIssued(DomainEvent):
     issued_by: str
 
 
-ALL_EVENTS = (InvoiceIssued, InvoiceSent, InvoicePaid, InvoiceFailed, InvoiceReopened, CreditNoteIssued)
+ALL_EVENTS = (
+    InvoiceIssued,
+    InvoiceSent,
+    InvoicePaid,
+    InvoiceFailed,
+    InvoiceReopened,
+    CreditNoteIssued,
+    InvoiceLifecycleChanged,
+)

@@ -147,6 +147,17 @@ class Invoice(models.Model):
         help_text="Total incl. tax less the sum of its operations' amounts: the VAT per rate is computed on the "
         "invoice's bases (EN 16931), a few minor units at most from the operations' (ADR 0027).",
     )
+    # E-invoicing (issue 16): a domestic B2B invoice is deposited on an approved platform,
+    # which answers with lifecycle statuses (InvoiceLifecycleStatus); others are e-mailed.
+    channel = models.CharField(
+        max_length=8, blank=True, default="", db_default="", help_text="How it was sent: platform or email."
+    )
+    platform_message_id = models.CharField(
+        max_length=100, null=True, blank=True, unique=True, help_text="The platform's id of the deposit."
+    )
+    platform_status = models.CharField(
+        max_length=20, blank=True, default="", db_default="", help_text="The platform's last lifecycle status."
+    )
     # Credit notes on demand (issue 15, section 4): a credit note refers to the invoice it
     # corrects (EN 16931 BT-25); the invoice keeps the total credited so far.
     corrects = models.ForeignKey(
@@ -173,6 +184,36 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"(unnumbered {self.id})"
+
+
+class LifecycleStatus(models.TextChoices):
+    DEPOSITED = "deposited", "Deposited"
+    RECEIVED = "received", "Received by the buyer's platform"
+    REJECTED = "rejected", "Rejected (format error)"
+    REFUSED = "refused", "Refused by the buyer"
+    APPROVED = "approved", "Approved by the buyer"
+    PAID = "paid", "Paid (reported by us)"
+    PAYMENT_CANCELLED = "payment_cancelled", "Payment cancelled (reported by us)"
+
+
+class InvoiceLifecycleStatus(models.Model):
+    """One step of an invoice's life on the e-invoicing platform: a status the platform
+    called back with (its event id, once), or one we reported (paid, and its correction)."""
+
+    id = models.BigAutoField(primary_key=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lifecycle")
+    status = models.CharField(max_length=20, choices=LifecycleStatus.choices)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    source = models.CharField(max_length=10, help_text="platform or boissipay")
+    event_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.invoice}: {self.status}"
 
 
 class CreditNoteLine(models.Model):

@@ -796,20 +796,32 @@ def invoice_pdf(*, invoice_id) -> bytes:
 
 
 def send_invoice(*, invoice_id, resend: bool = False) -> Invoice:
-    """E-mail the invoice's PDF to the customer's billing address, then mark it sent
-    and publish `InvoiceSent` (billing then marks its operations invoiced).
+    """Send the invoice, then mark it sent and publish `InvoiceSent` (billing then marks
+    its operations invoiced): deposited on the e-invoicing platform for a French buyer
+    with a SIREN (invoicing.einvoicing), else its PDF e-mailed to the billing address.
 
-    An already-sent invoice is not sent again unless `resend` (staff's "resend"), which
-    changes nothing but the count of sendings. Errors of the mail server propagate (the
-    task retries); a retry after a crash may mail twice, never lose the sending."""
+    An already-sent invoice is not sent again unless `resend` (staff's "resend": a copy by
+    e-mail), which changes nothing but the count of sendings. Errors of the platform or
+    the mail server propagate (the task retries). A deposit happens once: its message id
+    is kept, and the platform answers a second deposit with the first one's id. A retry
+    after a crash may mail twice, never lose the sending."""
+    from invoicing import einvoicing
+
     invoice = Invoice.objects.filter(pk=invoice_id).first()
     if invoice is None:
         raise NotFound("No such invoice.", "invoice_unknown")
     if invoice.status != InvoiceStatus.ISSUED and not resend:
         return invoice
     label = "Avoir" if invoice.kind == InvoiceKind.CREDIT_NOTE else "Facture"
+    channel = "email" if resend else einvoicing.channel_for(invoice.buyer)
     try:
         pdf = invoice_pdf(invoice_id=invoice.pk)
+        if channel == "platform":
+            if not invoice.platform_message_id:
+                message_id = einvoicing.deposit(invoice, pdf)
+                Invoice.objects.filter(pk=invoice.pk).update(platform_message_id=message_id)
+            _mark_sent(invoice.pk, channel)
+            return Invoice.objects.get(pk=invoice.pk)
         message = EmailMessage(
             subject=f"{label} {invoice.number} — {invoice.period:%m/%Y} — {settings.SELLER['name']}",
             body=_email_body(invoice, label),
@@ -824,8 +836,12 @@ def send_invoice(*, invoice_id, resend: bool = False) -> Invoice:
             sending_failures=F("sending_failures") + 1, sending_error=f"{timezone.now():%Y-%m-%d %H:%M} {exc!r}"[:2000]
         )
         raise
+    return _mark_sent(invoice.pk, channel)
+
+
+def _mark_sent(invoice_id, channel: str) -> Invoice:
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         invoice.sending_failures, invoice.sending_error = 0, ""
         invoice.sent_count += 1
         if invoice.status != InvoiceStatus.ISSUED:
@@ -833,7 +849,8 @@ def send_invoice(*, invoice_id, resend: bool = False) -> Invoice:
             return invoice
         invoice.status = InvoiceStatus.SENT
         invoice.sent_at = timezone.now()
-        invoice.save(update_fields=["status", "sent_at", "sent_count", "sending_failures", "sending_error"])
+        invoice.channel = channel
+        invoice.save(update_fields=["status", "sent_at", "sent_count", "sending_failures", "sending_error", "channel"])
         operation_ids = [str(pk) for pk in invoice_lines(invoice).values_list("operation_id", flat=True)]
         outbox.record(
             InvoiceSent(contract_id=invoice.contract_id, invoice=invoice_state(invoice), operation_ids=operation_ids)
@@ -874,6 +891,8 @@ def mark_invoice_paid(*, invoice_id) -> bool:
         invoice.paid_at = timezone.now()
         invoice.save(update_fields=["status", "paid_at"])
         outbox.record(InvoicePaid(contract_id=invoice.contract_id, invoice=invoice_state(invoice)))
+        if invoice.platform_message_id:  # VAT on services is due on collection: the platform is told
+            _report_later(invoice.pk, "paid")
         return True
 
 
@@ -894,7 +913,26 @@ def mark_invoice_unpaid(*, invoice_id, reason: str) -> bool:
         invoice.paid_at = None
         invoice.save(update_fields=["status", "paid_at"])
         outbox.record(InvoiceReopened(contract_id=invoice.contract_id, invoice=invoice_state(invoice), reason=reason))
+        if invoice.platform_message_id:  # the "paid" reported is corrected
+            _report_later(invoice.pk, "payment_cancelled")
         return True
+
+
+def _report_later(invoice_id, status: str) -> None:
+    from invoicing.tasks import report_platform_status
+
+    on = business_today().isoformat()
+    transaction.on_commit(lambda: report_platform_status.delay(str(invoice_id), status, on), robust=True)
+
+
+def report_platform_status(*, invoice_id, status: str, on: dt.date) -> None:
+    """Tell the e-invoicing platform the invoice is paid, or that its payment came back
+    (the task retries while the platform is unreachable)."""
+    from invoicing import einvoicing
+
+    invoice = Invoice.objects.get(pk=invoice_id)
+    # What the invoice asks once credited: paid (by the debit and otherwise), or no longer.
+    einvoicing.report(invoice, status, amount=invoice.total_incl_tax - invoice.credited, on=on)
 
 
 def mark_invoice_failed(*, invoice_id, reason: str) -> bool:

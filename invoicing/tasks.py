@@ -43,3 +43,12 @@ def send_invoices(invoice_ids: list[str]) -> int:
 @shared_task(name="invoicing.send_invoice", **bounded(minutes=5, retries=8, retry_on=(Exception,)))
 def send_invoice(invoice_id: str, resend: bool = False) -> str:
     return str(services.send_invoice(invoice_id=invoice_id, resend=resend).status)
+
+
+@shared_task(name="invoicing.report_platform_status", **bounded(minutes=2, retries=8, retry_on=(Exception,)))
+def report_platform_status(invoice_id: str, status: str, on: str) -> str:
+    """Tell the e-invoicing platform an invoice is paid (or its payment came back)."""
+    import datetime as dt
+
+    services.report_platform_status(invoice_id=invoice_id, status=status, on=dt.date.fromisoformat(on))
+    return status

@@ -61,11 +61,26 @@ class PaymentAdmin(ReadOnlyModelAdmin):
         "attempts",
         "reason_display",
     ]
-    list_filter = ["status", "gateway", "reason_code", ("due_date", admin.DateFieldListFilter), "currency"]
+    list_filter = [
+        "status",
+        "gateway",
+        "reason_code",
+        ("on_hold", admin.EmptyFieldListFilter),
+        ("due_date", admin.DateFieldListFilter),
+        "currency",
+    ]
     search_fields = ["invoice_number", "contract_reference", "=id", "=invoice_id", "mandate_reference"]
     date_hierarchy = "due_date"
     inlines = [LogInline]
-    actions = ["retry_now", "mark_failed"]
+    actions = ["retry_now", "mark_failed", "release_hold"]
+
+    @admin.action(description="Release the hold (the e-invoicing dispute is settled): debit as planned")
+    def release_hold(self, request, queryset):
+        released = 0
+        for payment in queryset.exclude(on_hold=""):
+            if services.release_hold(payment_id=payment.pk, released_by=request.user.get_username()):
+                released += 1
+        self.message_user(request, f"{released} payment(s) released.")
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payment):

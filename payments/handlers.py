@@ -3,7 +3,7 @@
 from billing.events import PurchaseAccepted, RefundAccepted
 from boissipay.bus import handles
 from boissipay.events import EventMessage
-from invoicing.events import CreditNoteIssued, InvoiceIssued, InvoiceSent
+from invoicing.events import CreditNoteIssued, InvoiceIssued, InvoiceLifecycleChanged, InvoiceSent
 from payments import credit_notes, services
 
 CONTEXT = "payments"
@@ -36,4 +36,16 @@ def apply_credit_note(message: EventMessage) -> None:
     data = message.data
     credit_notes.apply_credit_note(
         credit_note=data["credit_note"], invoice=data["invoice"], full=data["full"], issued_by=data["issued_by"]
+    )
+
+
+@handles(InvoiceLifecycleChanged.event_type, context=CONTEXT)
+def hold_for_einvoicing(message: EventMessage) -> None:
+    """An invoice the platform rejected, or its buyer refused, is not debited until staff decide."""
+    data = message.data
+    services.hold_for_einvoicing(
+        invoice_id=data["invoice"]["invoice_id"],
+        status=data["status"],
+        reason=data["reason"],
+        blocks=data["blocks_collection"],
     )

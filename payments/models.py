@@ -82,6 +82,14 @@ class Payment(models.Model):
         max_length=4, blank=True, default="", help_text="The bank's ISO 20022 reason code of the last reject or return."
     )
     returned_at = models.DateTimeField(null=True, blank=True)
+    on_hold = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why its debit waits for staff (the e-invoicing platform rejected the invoice, or the buyer "
+        "refused it); empty: not held.",
+    )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

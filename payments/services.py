@@ -255,7 +255,7 @@ def submit_due_payments(
     gateway = gateway_named(gateway_name)
     horizon = submission_horizon(today, gateway.lead_business_days)
     due = list(
-        Payment.objects.filter(status=PaymentStatus.PENDING, due_date__lte=horizon)
+        Payment.objects.filter(status=PaymentStatus.PENDING, due_date__lte=horizon, on_hold="")
         .order_by("due_date", "created_at")
         .values_list("pk", flat=True)
     )
@@ -294,7 +294,7 @@ def _claim_for_submission(payment_id, gateway_name: str, today: dt.date, horizon
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update(skip_locked=True)
-            .filter(pk=payment_id, status=PaymentStatus.PENDING, due_date__lte=horizon)
+            .filter(pk=payment_id, status=PaymentStatus.PENDING, due_date__lte=horizon, on_hold="")
             .first()
         )
         if payment is None:
@@ -708,3 +708,38 @@ def _apply_bank_entry(entry, *, source: str) -> tuple[str, Payment | None, str]:
     if applied is None:
         return BankEntryOutcome.IGNORED, payment, "already applied, or the payment was not awaiting it"
     return BankEntryOutcome.APPLIED, payment, "settled" if succeeded else reason_label(entry.reason_code)
+
+
+def hold_for_einvoicing(*, invoice_id, status: str, reason: str, blocks: bool) -> bool:
+    """The e-invoicing platform's status of the invoice: rejected or refused holds its
+    debit for staff; approved releases a hold. Returns whether anything changed."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(invoice_id=invoice_id).first()
+        if payment is None:
+            return False
+        if blocks:
+            held = f"e-invoicing: {status}" + (f" ({reason})" if reason else "")
+            if payment.on_hold == held[:500]:
+                return False
+            payment.on_hold = held[:500]
+        elif status == "approved" and payment.on_hold:
+            payment.on_hold = ""
+        else:
+            return False
+        payment.save(update_fields=["on_hold", "updated_at"])
+        _log(
+            payment, "einvoicing", (f"held: {payment.on_hold}" if payment.on_hold else "hold released: approved")[:500]
+        )
+        return True
+
+
+def release_hold(*, payment_id, released_by: str) -> bool:
+    """Staff settled the e-invoicing dispute: the debit goes ahead as planned."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(pk=payment_id).exclude(on_hold="").first()
+        if payment is None:
+            return False
+        _log(payment, "staff", f"hold released by {released_by} (was: {payment.on_hold})"[:500])
+        payment.on_hold = ""
+        payment.save(update_fields=["on_hold", "updated_at"])
+        return True

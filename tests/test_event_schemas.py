@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import time_machine
 import yaml
+from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 import billing.events
@@ -388,6 +389,16 @@ def record_every_payments_event() -> tuple:
         )
         factories.settled()
         export_refunds(exported_by="tresorerie")
+        factories.settled()
+        # The e-invoicing platform approves the collected invoice (deposited under this id).
+        from invoicing import einvoicing
+        from invoicing.models import Invoice
+
+        invoice_id = Payment.objects.get(contract_id=paid.pk).invoice_id
+        Invoice.objects.filter(pk=invoice_id).update(platform_message_id="msg_schema", channel="platform")
+        einvoicing.apply_status(
+            event_id="evt_schema", message_id="msg_schema", status="approved", reason="", occurred_at=timezone.now()
+        )
         factories.settled()
     return unpaid, paid
 

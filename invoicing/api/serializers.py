@@ -92,12 +92,30 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         return line.decided_at.astimezone(PARIS).date().isoformat()
 
 
+class LifecycleStatusSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+
+
 class InvoiceDetailSerializer(InvoiceSerializer):
     lines = serializers.SerializerMethodField()
+    lifecycle = serializers.SerializerMethodField()
 
     class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+        fields = [
+            *InvoiceSerializer.Meta.fields,
+            "channel",
+            "platform_message_id",
+            "platform_status",
+            "lifecycle",
+            "lines",
+        ]
         read_only_fields = fields
+
+    def get_lifecycle(self, invoice) -> list[dict]:
+        return LifecycleStatusSerializer(invoice.lifecycle.all(), many=True).data
 
     def get_lines(self, invoice) -> list[dict]:
         from invoicing.services import invoice_lines
@@ -106,6 +124,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         return InvoiceLineSerializer(lines, many=True).data
 
     get_lines.__annotations__["return"] = InvoiceLineSerializer(many=True)
+    get_lifecycle.__annotations__["return"] = LifecycleStatusSerializer(many=True)
 
 
 class InvoiceFilterSerializer(QueryFilterSerializer):
@@ -176,3 +195,19 @@ class BillingRunSerializer(serializers.ModelSerializer):
 
     def get_period(self, run) -> str:
         return run.period.strftime("%Y-%m")
+
+
+class PlatformStatusEventSerializer(serializers.Serializer):
+    """A lifecycle status the e-invoicing platform calls back with."""
+
+    event_id = serializers.CharField(max_length=100)
+    message_id = serializers.CharField(max_length=100)
+    invoice_number = serializers.CharField(max_length=20, required=False)
+    status = serializers.ChoiceField(choices=["deposited", "received", "rejected", "refused", "approved"])
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    occurred_at = serializers.IntegerField(min_value=0, max_value=10**11)
+
+
+class PlatformStatusReceiptSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    applied = serializers.BooleanField()

@@ -10,4 +10,5 @@ urlpatterns = [
     path("billing-runs", views.BillingRunListView.as_view()),
     path("billing-runs/<uuid:run_id>", views.BillingRunDetailView.as_view()),
     path("early-invoices", views.EarlyInvoiceView.as_view()),
+    path("einvoicing/webhook", views.PlatformWebhookView.as_view()),
 ]

@@ -1,18 +1,25 @@
 """Thin views of the invoicing API."""
 
+import datetime as dt
+
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from boissipay import signatures
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
+from boissipay.api.parsers import loads_checked
 from boissipay.api.schema import IDEMPOTENCY_KEY, REQUIRED_IDEMPOTENCY_KEY, page_of, problems
-from boissipay.errors import NotFound
-from invoicing import credit_notes, selectors, services
+from boissipay.errors import DomainError, NotFound
+from invoicing import credit_notes, einvoicing, selectors, services
 from invoicing.api import serializers as io
 from invoicing.models import BillingRun
 
@@ -201,3 +208,48 @@ class BillingRunDetailView(APIView):
         if run is None:
             raise NotFound("No such billing run.", "billing_run_unknown")
         return Response(io.BillingRunSerializer(run).data)
+
+
+class PlatformWebhookView(APIView):
+    """The e-invoicing platform's lifecycle statuses (invoicing.einvoicing). Authenticated
+    by its signature (the payment provider's scheme), not a key."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="receivePlatformStatus",
+        tags=["webhooks"],
+        auth=[],
+        parameters=[OpenApiParameter(signatures.HEADER, str, OpenApiParameter.HEADER, required=True)],
+        request=io.PlatformStatusEventSerializer,
+        responses={200: io.PlatformStatusReceiptSerializer, **problems(400, 401, 404)},
+    )
+    def post(self, request):
+        body = request.body  # the raw bytes the signature covers
+        try:
+            signatures.verify(
+                request.headers.get(signatures.HEADER),
+                body,
+                settings.EINVOICING_WEBHOOK_SECRET,
+                settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
+            )
+        except signatures.InvalidSignature as exc:
+            raise DomainError("invalid_signature", str(exc), status_code=401) from exc
+        try:
+            data = loads_checked(body)
+        except (ParseError, UnicodeDecodeError):
+            raise DomainError(
+                "malformed_request", "The body is not JSON within the API's limits.", status_code=400
+            ) from None
+        event = io.PlatformStatusEventSerializer(data=data if isinstance(data, dict) else {})
+        event.is_valid(raise_exception=True)
+        fields = event.validated_data
+        applied = einvoicing.apply_status(
+            event_id=fields["event_id"],
+            message_id=fields["message_id"],
+            status=fields["status"],
+            reason=fields["reason"],
+            occurred_at=dt.datetime.fromtimestamp(fields["occurred_at"], tz=dt.UTC),
+        )
+        return Response({"received": True, "applied": applied})

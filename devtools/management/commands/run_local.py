@@ -27,7 +27,8 @@ STOP_TIMEOUT = 20  # seconds a child has to stop gracefully before it is killed
 
 def local_processes(host: str, port: int) -> dict[str, list[str]]:
     """name -> command line of each process the configuration needs: the Procfile's
-    (devtools.procfile), plus the payment provider emulator when it is the gateway."""
+    (devtools.procfile), plus the payment provider's and the e-invoicing platform's emulators
+    when they are the gateways."""
     processes = {
         name: procfile.argv(command)
         for name, command in procfile.processes().items()
@@ -45,6 +46,18 @@ def local_processes(host: str, port: int) -> dict[str, list[str]]:
             emulator.hostname or "127.0.0.1",
             "--port",
             str(emulator.port or 8099),
+        ]
+    if settings.EINVOICING_GATEWAY == "platform_emulator":
+        # Our approved e-invoicing platform, where EINVOICING_PLATFORM_URL says it is.
+        platform = urllib.parse.urlsplit(settings.EINVOICING_PLATFORM_URL)
+        processes["platform-emulator"] = [
+            sys.executable,
+            "manage.py",
+            "run_platform_emulator",
+            "--host",
+            platform.hostname or "127.0.0.1",
+            "--port",
+            str(platform.port or 8098),
         ]
     return processes
 
