@@ -20,7 +20,8 @@ Outcomes: `{"default": "approved", "siren": {"<buyer SIREN>": "rejected" | "refu
 "delay_seconds": 0.5}` (constructor, `--outcomes` or PLATFORM_EMULATOR_OUTCOMES).
 - approved: deposited, received, approved;
 - rejected: rejected (a format error: the platform does not route it);
-- refused: deposited, received, refused (the buyer refuses it).
+- refused: deposited, received, refused (the buyer refuses it);
+- paid: deposited, received, approved, paid (the buyer reports its payment).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ SEQUENCES = {
     "approved": [("deposited", ""), ("received", ""), ("approved", "")],
     "rejected": [("rejected", "Format error: the e-invoice was not accepted by the platform (emulated).")],
     "refused": [("deposited", ""), ("received", ""), ("refused", "Refused by the buyer (emulated).")],
+    # The buyer's side says it paid (the platform relays it); the seller's own "paid" comes from us.
+    "paid": [("deposited", ""), ("received", ""), ("approved", ""), ("paid", "Paid, as the buyer reports (emulated).")],
 }
 REQUIRED = ("invoice_number", "seller_siren", "buyer_siren", "total_incl_tax", "currency", "facturx_pdf")
 

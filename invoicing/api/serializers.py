@@ -203,7 +203,7 @@ class PlatformStatusEventSerializer(serializers.Serializer):
     event_id = serializers.CharField(max_length=100)
     message_id = serializers.CharField(max_length=100)
     invoice_number = serializers.CharField(max_length=20, required=False)
-    status = serializers.ChoiceField(choices=["deposited", "received", "rejected", "refused", "approved"])
+    status = serializers.ChoiceField(choices=["deposited", "received", "rejected", "refused", "approved", "paid"])
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     occurred_at = serializers.IntegerField(min_value=0, max_value=10**11)
 

@@ -106,11 +106,17 @@ def test_a_french_invoice_is_deposited_once_its_statuses_come_back_and_paid_is_r
 def test_a_rejected_or_refused_invoice_holds_its_debit_until_staff_decide(platform, admin_client, bank):
     rejected_buyer = factories.customer()
     refused_buyer = factories.customer()
-    platform.outcomes["siren"] = {rejected_buyer.siren: "rejected", refused_buyer.siren: "refused"}
+    paying_buyer = factories.customer()
+    platform.outcomes["siren"] = {
+        rejected_buyer.siren: "rejected",
+        refused_buyer.siren: "refused",
+        paying_buyer.siren: "paid",
+    }
+    paying = factories.contract(customer_obj=paying_buyer, credit_limit=50_000)
     rejected = factories.contract(customer_obj=rejected_buyer, credit_limit=50_000)
     refused = factories.contract(customer_obj=refused_buyer, credit_limit=50_000)
     settled()
-    for contract in (rejected, refused):
+    for contract in (rejected, refused, paying):
         factories.buy(contract, 10_000, dt.date(2026, 10, 12))
     with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
         invoicing.run_billing(period="2026-10")
@@ -120,11 +126,14 @@ def test_a_rejected_or_refused_invoice_holds_its_debit_until_staff_decide(platfo
 
     assert statuses(rejected_invoice, 1) == ["rejected"]
     assert statuses(refused_invoice, 3) == ["deposited", "received", "refused"]
+    paying_invoice = Invoice.objects.get(contract_id=paying.pk)
+    assert statuses(paying_invoice, 4) == ["deposited", "received", "approved", "paid"]  # the buyer's word
+    assert Payment.objects.get(invoice_id=paying_invoice.pk).on_hold == ""  # our debit still collects it
     for invoice in (rejected_invoice, refused_invoice):
         payment = Payment.objects.get(invoice_id=invoice.pk)
         assert payment.on_hold.startswith("e-invoicing: ")
     with time_machine.travel(dt.datetime(2026, 11, 30, 9, tzinfo=PARIS), tick=False):  # the day before they fall due
-        assert payments.submit_due_payments(today=dt.date(2026, 11, 30))["due"] == 0  # nothing debited
+        assert payments.submit_due_payments(today=dt.date(2026, 11, 30))["due"] == 1  # only the paying one
     # Staff see them, and decide: here the refusal is settled and the debit goes ahead.
     listing = admin_client.get("/admin/invoicing/invoice/?platform=attention")
     assert rejected_invoice.number in listing.content.decode() and refused_invoice.number in listing.content.decode()
@@ -134,7 +143,7 @@ def test_a_rejected_or_refused_invoice_holds_its_debit_until_staff_decide(platfo
     answer = admin_client.post("/admin/payments/payment/", {"action": "release_hold", "_selected_action": [held.pk]})
     assert answer.status_code == 302 and Payment.objects.get(pk=held.pk).on_hold == ""
     with time_machine.travel(dt.datetime(2026, 11, 30, 9, tzinfo=PARIS), tick=False):
-        assert payments.submit_due_payments(today=dt.date(2026, 11, 30))["submitted"] == 1
+        assert payments.submit_due_payments(today=dt.date(2026, 11, 30))["submitted"] == 1  # the refused one, now
 
 
 def test_make_run_starts_the_platform_emulator_when_it_is_the_gateway(settings):
