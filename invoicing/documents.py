@@ -446,6 +446,22 @@ def _party_lines(party: Party) -> list[str]:
     return lines
 
 
+DESIGNATION_WIDTH = 78  # mm, of the lines table's 186
+
+
+def _fitting(pdf, text: str, width: float, size: float):
+    """A smaller font for a cell whose longest word (a booking reference, say) would not
+    fit its width at `size`: the table then wraps between words, never inside one."""
+    from fpdf.fonts import FontFace
+
+    longest = max(text.split(), key=len, default="")
+    with pdf.local_context(font_size=size):
+        needed = pdf.get_string_width(longest)
+    if needed <= width:
+        return None
+    return FontFace(size_pt=max(3.0, size * width / needed * 0.98))
+
+
 def _build_pdf(document: InvoiceDocument) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import DocumentCompliance, TableBordersLayout, XPos, YPos
@@ -553,7 +569,7 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
     # inside one.
     with pdf.table(
         width=width,
-        col_widths=(16, 78, 10, 20, 14, 22, 22),
+        col_widths=(16, DESIGNATION_WIDTH, 10, 20, 14, 22, 22),
         text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
         line_height=3.8,
         headings_style=heading,
@@ -579,7 +595,8 @@ def _build_pdf(document: InvoiceDocument) -> bytes:
             )
             row = table.row()
             row.cell(_format_date(line.date))
-            row.cell(line.description + (f"\n{details}" if details else ""))
+            designation = line.description + (f"\n{details}" if details else "")
+            row.cell(designation, style=_fitting(pdf, designation, DESIGNATION_WIDTH - 2, 7))
             quantity = line.quantity if line.amount_excl_tax >= 0 else -line.quantity
             row.cell(str(quantity))
             row.cell(money(line.unit_amount) if line.unit_amount is not None else money(line.amount_excl_tax))

@@ -479,3 +479,11 @@ def test_the_reform_mentions_are_on_the_pdf_and_in_the_xml(invoice):
     on_payment = facturx_xml(invoice)
     assert set(xpath(on_payment, "//ram:ApplicableTradeTax/ram:DueDateTypeCode/text()")) == {"72"}
     assert "d'après les débits" not in normalised(pdf_text(render_pdf(invoice)))
+
+
+def test_a_long_reference_is_never_broken_inside_on_the_pdf():
+    reference = "BKG-" + "X" * 86  # 90 characters, no space: wider than the designation column at 7 pt
+    lines = [make_line(3, f"Purchase {reference}", reference, [("20.00", 10000, 2000)])]
+    text = pdf_text(render_pdf(make_document(lines)))
+    assert reference in text.replace("\n", " ").split() or reference in text
+
