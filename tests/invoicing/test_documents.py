@@ -485,5 +485,4 @@ def test_a_long_reference_is_never_broken_inside_on_the_pdf():
     reference = "BKG-" + "X" * 86  # 90 characters, no space: wider than the designation column at 7 pt
     lines = [make_line(3, f"Purchase {reference}", reference, [("20.00", 10000, 2000)])]
     text = pdf_text(render_pdf(make_document(lines)))
-    assert reference in text.replace("\n", " ").split() or reference in text
-
+    assert reference in text  # whole: the cell's font shrank rather than cut it
