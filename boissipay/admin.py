@@ -1,5 +1,6 @@
 """Back-office pages of the platform: API keys, the outbox backlog and the inbox."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Min
@@ -95,13 +96,47 @@ class InboxEntryAdmin(admin.ModelAdmin):
         return False
 
 
+class OpenLetterFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("replayed", "Replayed"), ("resolved", "Resolved without replay")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(replayed_at__isnull=True, resolved_at__isnull=True)
+        if self.value() == "replayed":
+            return queryset.filter(replayed_at__isnull=False)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class ResolutionForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "handler", "event_type", "aggregate_id", "attempts", "replayed_at", "short_error"]
-    list_filter = [("replayed_at", admin.EmptyFieldListFilter), "handler", "event_type", "source"]
+    """Events a handler kept failing on. Staff replay them, or close them with a reason;
+    they are never deleted by hand (the retention task ages closed ones out)."""
+
+    list_display = [
+        "created_at",
+        "handler",
+        "event_type",
+        "aggregate_id",
+        "attempts",
+        "replayed_at",
+        "resolved_at",
+        "resolved_by",
+        "short_error",
+    ]
+    list_filter = [OpenLetterFilter, "handler", "event_type", "source"]
     search_fields = ["=event_id", "=aggregate_id", "handler", "error"]
     readonly_fields = [f.name for f in DeadLetter._meta.fields]
-    actions = ["replay"]
+    actions = ["replay", "resolve"]
 
     def has_add_permission(self, request):
         return False
@@ -109,15 +144,49 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return obj is None
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     @admin.display(description="error")
     def short_error(self, letter):
         return letter.error[:120]
 
+    @admin.action(description="Close the selected letters without replaying them (with a reason)")
+    def resolve(self, request, queryset):
+        from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+        from django.shortcuts import render
+
+        form = ResolutionForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            closed = sum(
+                services.resolve_dead_letter(
+                    dead_letter_id=letter.pk,
+                    reason=form.cleaned_data["reason"],
+                    resolved_by=request.user.get_username(),
+                )
+                for letter in queryset.order_by("pk")
+            )
+            self.message_user(request, f"{closed} letter(s) closed.", messages.SUCCESS)
+            return None
+        return render(
+            request,
+            "admin/boissipay/deadletter/resolve.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Close dead letters without replaying them",
+                "form": form,
+                "letters": queryset,
+                "action": "resolve",
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
     @admin.action(description="Replay selected events with their handler")
     def replay(self, request, queryset):
         replayed = failed = 0
-        for letter in queryset.filter(replayed_at__isnull=True).order_by("pk"):
-            if services.replay_dead_letter(dead_letter_id=letter.pk):
+        for letter in queryset.filter(replayed_at__isnull=True, resolved_at__isnull=True).order_by("pk"):
+            if services.replay_dead_letter(dead_letter_id=letter.pk, replayed_by=request.user.get_username()):
                 replayed += 1
             else:
                 failed += 1

@@ -129,6 +129,7 @@ def dead_letter(handler_name: str, message, *, error: str, attempts: int, partit
         handler=handler_name,
         event_id=message.id,
         replayed_at=None,
+        resolved_at=None,
         defaults={
             "event_type": message.type,
             "source": message.source if partition is not None else "inprocess",

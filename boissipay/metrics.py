@@ -107,7 +107,8 @@ def event_backbone() -> Iterable[Metric]:
         [("kafka", oldest_unpublished), ("inprocess", oldest_undispatched)],
     )
     dead = rows(
-        "SELECT source, count(*) FROM boissipay_deadletter WHERE replayed_at IS NULL GROUP BY source "
+        "SELECT source, count(*) FROM boissipay_deadletter WHERE replayed_at IS NULL AND resolved_at IS NULL "
+        "GROUP BY source "
         "UNION ALL SELECT 'relay', count(*) FROM boissipay_outboxevent WHERE dead_lettered_at IS NOT NULL"
     )
     yield gauge("boissipay_dead_letters", "Events set aside, not replayed, per source.", ["source"], dead)

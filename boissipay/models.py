@@ -136,13 +136,19 @@ class DeadLetter(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(db_default=Now())
     replayed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    # Staff may close a letter without replaying it (the event is obsolete, or was handled
+    # by hand), saying why; a letter is never deleted by staff.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    resolution = models.CharField(max_length=500, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["handler", "event_id"],
-                condition=models.Q(replayed_at__isnull=True),
+                condition=models.Q(replayed_at__isnull=True, resolved_at__isnull=True),
                 name="one_open_dead_letter",
             )
         ]

@@ -42,15 +42,18 @@ def revoke_api_key(*, key_id: uuid.UUID | str) -> ApiKey:
     return key
 
 
-def replay_dead_letter(*, dead_letter_id: int) -> bool:
+def replay_dead_letter(*, dead_letter_id: int, replayed_by: str = "") -> bool:
     """Apply a dead-lettered event again with its handler. Returns True when it applied
-    (or had been applied meanwhile) and marks the letter replayed; on a new failure the
-    letter stays open with the new error. Raises DeadLetter.DoesNotExist."""
+    (or had been applied meanwhile) and marks the letter replayed, by whom; on a new
+    failure the letter stays open with the new error. Raises DeadLetter.DoesNotExist for
+    a letter that is not open."""
     from boissipay import bus
     from boissipay.models import DeadLetter
 
     with transaction.atomic():
-        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id, replayed_at__isnull=True)
+        letter = DeadLetter.objects.select_for_update().get(
+            pk=dead_letter_id, replayed_at__isnull=True, resolved_at__isnull=True
+        )
         handler = bus.handler_named(letter.handler)
         if handler is None:
             letter.error = f"no handler named {letter.handler} in this version"
@@ -64,7 +67,33 @@ def replay_dead_letter(*, dead_letter_id: int) -> bool:
             letter.save(update_fields=["attempts", "error"])
             return False
         letter.replayed_at = timezone.now()
-        letter.save(update_fields=["replayed_at"])
+        letter.replayed_by = replayed_by[:150]
+        letter.save(update_fields=["replayed_at", "replayed_by"])
+        return True
+
+
+def resolve_dead_letter(*, dead_letter_id: int, reason: str, resolved_by: str) -> bool:
+    """Close an open dead letter without replaying it (the event is obsolete, or staff
+    handled it by hand), keeping why and who. Returns False when it was not open.
+    Raises DomainError 400 without a reason or an author."""
+    from boissipay.errors import DomainError
+    from boissipay.models import DeadLetter
+
+    reason, resolved_by = reason.strip(), resolved_by.strip()
+    if not reason or not resolved_by:
+        raise DomainError("validation_error", "Say why the letter is closed, and who closes it.", status_code=400)
+    with transaction.atomic():
+        letter = (
+            DeadLetter.objects.select_for_update()
+            .filter(pk=dead_letter_id, replayed_at__isnull=True, resolved_at__isnull=True)
+            .first()
+        )
+        if letter is None:
+            return False
+        letter.resolved_at = timezone.now()
+        letter.resolved_by = resolved_by[:150]
+        letter.resolution = reason[:500]
+        letter.save(update_fields=["resolved_at", "resolved_by", "resolution"])
         return True
 
 

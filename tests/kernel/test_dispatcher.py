@@ -174,3 +174,40 @@ def test_the_dispatcher_process_feeds_what_commits_while_it_runs(event_dispatche
         factories.purchase_without_dispatch(contract.pk, 1_000, external_ref=f"LIVE-{n}")
     eventkit.wait_until(lambda: PaymentItem.objects.count() == 30, timeout=10, message="30 payment items")
     eventkit.wait_until(lambda: BillableOperation.objects.count() == 30, timeout=10, message="30 billable operations")
+
+
+def test_a_dead_letter_is_replayed_or_closed_with_a_reason_never_deleted(effects, settings, admin_client):
+    settings.EVENT_HANDLER_MAX_ATTEMPTS = 1
+    rows = eventkit.record_things(2, topic="unused")
+    eventkit.POISON["value"] = {str(row.id) for row in rows}
+    EventDispatcher().drain()
+    first, second = DeadLetter.objects.order_by("event_id")
+    listing = "/admin/boissipay/deadletter/"
+
+    # Never deleted: no delete page, no bulk delete.
+    assert admin_client.get(f"{listing}{first.pk}/delete/").status_code in (302, 403)
+    assert "delete_selected" not in admin_client.get(listing).content.decode()
+    assert DeadLetter.objects.count() == 2
+
+    # Closed with a reason (asked for first), kept with who closed it.
+    asked = admin_client.post(listing, {"action": "resolve", "_selected_action": [first.pk]})
+    assert asked.status_code == 200 and "reason" in asked.content.decode()
+    closed = admin_client.post(
+        listing, {"action": "resolve", "_selected_action": [first.pk], "apply": "1", "reason": "Obsolete event"}
+    )
+    assert closed.status_code == 302
+    first.refresh_from_db()
+    assert (first.resolution, first.resolved_by, first.replayed_at) == ("Obsolete event", "admin", None)
+    assert first.resolved_at is not None
+
+    # The other, once its cause is fixed, replayed, by whom.
+    eventkit.POISON["value"] = set()
+    admin_client.post(listing, {"action": "replay", "_selected_action": [second.pk]})
+    second.refresh_from_db()
+    assert second.replayed_at is not None and second.replayed_by == "admin"
+    assert not DeadLetter.objects.filter(replayed_at__isnull=True, resolved_at__isnull=True).exists()
+    assert "0 dead letters" in admin_client.get(f"{listing}?state=open").content.decode()
+
+    # A closed letter does not swallow a new failure of its event: a new one opens.
+    bus.dead_letter(first.handler, first.as_message(), error="failed again", attempts=1)
+    assert DeadLetter.objects.filter(event_id=first.event_id).count() == 2
