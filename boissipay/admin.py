@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Min
 from django.utils import timezone
 
@@ -10,7 +11,17 @@ from boissipay import services
 from boissipay.models import ApiKey, DeadLetter, InboxEntry, OutboxEvent
 
 
-class ReadOnlyModelAdmin(admin.ModelAdmin):
+class OperateMixin:
+    """Admin actions that change something (they call a service) ask `permissions=["operate"]`:
+    the model's change permission, which the "Opérateur finance" and "Administrateur"
+    groups hold and read-only credit control does not (boissipay migration 0010)."""
+
+    def has_operate_permission(self, request):
+        opts = self.opts  # type: ignore[attr-defined]
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+class ReadOnlyModelAdmin(OperateMixin, admin.ModelAdmin):
     """Pages of records nobody edits by hand (decisions, events, documents): staff read
     them and act through the admin actions, which call the services."""
 
@@ -25,7 +36,7 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperateMixin, admin.ModelAdmin):
     list_display = ["name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "customer_id"]
@@ -35,7 +46,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # keys are created with `manage.py apikey create`, which shows the raw key once
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["operate"])
     def revoke(self, request, queryset):
         for key in queryset:
             services.revoke_api_key(key_id=key.pk)
@@ -118,7 +129,7 @@ class ResolutionForm(forms.Form):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(OperateMixin, admin.ModelAdmin):
     """Events a handler kept failing on. Staff replay them, or close them with a reason;
     they are never deleted by hand (the retention task ages closed ones out)."""
 
@@ -151,7 +162,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def short_error(self, letter):
         return letter.error[:120]
 
-    @admin.action(description="Close the selected letters without replaying them (with a reason)")
+    @admin.action(
+        description="Close the selected letters without replaying them (with a reason)", permissions=["operate"]
+    )
     def resolve(self, request, queryset):
         from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
         from django.shortcuts import render
@@ -182,7 +195,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Replay selected events with their handler")
+    @admin.action(description="Replay selected events with their handler", permissions=["operate"])
     def replay(self, request, queryset):
         replayed = failed = 0
         for letter in queryset.filter(replayed_at__isnull=True, resolved_at__isnull=True).order_by("pk"):

@@ -7,6 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
+from boissipay.admin import OperateMixin
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -105,7 +106,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(OperateMixin, admin.ModelAdmin):
     list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
     list_filter = ["status", "currency", ExpiringSoonFilter]
     search_fields = ["reference", "customer__legal_name", "customer__siren", "mandates__reference"]
@@ -161,19 +162,19 @@ class ContractAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Suspend selected contracts")
+    @admin.action(description="Suspend selected contracts", permissions=["operate"])
     def suspend(self, request, queryset):
         return self._with_reason(request, queryset, "suspended", "Suspend contracts", services.suspend_contract)
 
-    @admin.action(description="Reactivate selected contracts")
+    @admin.action(description="Reactivate selected contracts", permissions=["operate"])
     def reactivate(self, request, queryset):
         self._apply(request, queryset, "reactivated", lambda c: services.reactivate_contract(contract_id=c.pk))
 
-    @admin.action(description="Cancel selected contracts (final)")
+    @admin.action(description="Cancel selected contracts (final)", permissions=["operate"])
     def cancel(self, request, queryset):
         return self._with_reason(request, queryset, "cancelled", "Cancel contracts", services.cancel_contract)
 
-    @admin.action(description="Revoke the direct-debit mandate of selected contracts")
+    @admin.action(description="Revoke the direct-debit mandate of selected contracts", permissions=["operate"])
     def revoke_mandate(self, request, queryset):
         return self._with_reason(
             request, queryset, "had their mandate revoked", "Revoke mandates", services.revoke_mandate

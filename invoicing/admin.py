@@ -133,7 +133,7 @@ class BillingRunAdmin(ReadOnlyModelAdmin):
         context = {**self.admin_site.each_context(request), "form": form, "title": "Invoice a contract early"}
         return render(request, "admin/invoicing/billingrun/invoice_early.html", context)
 
-    @admin.action(description="Run billing again for the selected runs' months", permissions=["view"])
+    @admin.action(description="Run billing again for the selected runs' months", permissions=["operate"])
     def run_again(self, request, queryset):
         for period in sorted({run.period for run in queryset}):
             try:
@@ -378,7 +378,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
         return response
 
-    @admin.action(description="Resend the selected invoices by e-mail", permissions=["view"])
+    @admin.action(description="Resend the selected invoices by e-mail", permissions=["operate"])
     def resend(self, request, queryset):
         from invoicing.tasks import send_invoice
 

@@ -74,7 +74,9 @@ class PaymentAdmin(ReadOnlyModelAdmin):
     inlines = [LogInline]
     actions = ["retry_now", "mark_failed", "release_hold"]
 
-    @admin.action(description="Release the hold (the e-invoicing dispute is settled): debit as planned")
+    @admin.action(
+        description="Release the hold (the e-invoicing dispute is settled): debit as planned", permissions=["operate"]
+    )
     def release_hold(self, request, queryset):
         released = 0
         for payment in queryset.exclude(on_hold=""):
@@ -93,7 +95,7 @@ class PaymentAdmin(ReadOnlyModelAdmin):
             return services.reason_label(payment.reason_code)
         return payment.failure_reason
 
-    @admin.action(description="Retry now (collect with the next run, today)", permissions=["view"])
+    @admin.action(description="Retry now (collect with the next run, today)", permissions=["operate"])
     def retry_now(self, request, queryset):
         for payment in queryset:
             try:
@@ -103,7 +105,7 @@ class PaymentAdmin(ReadOnlyModelAdmin):
             else:
                 self.message_user(request, f"{payment.invoice_number}: will be collected today.")
 
-    @admin.action(description="Mark failed for good (suspends the contract)…", permissions=["view"])
+    @admin.action(description="Mark failed for good (suspends the contract)…", permissions=["operate"])
     def mark_failed(self, request, queryset):
         form = ReasonForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -307,7 +309,7 @@ class RefundAdmin(ReadOnlyModelAdmin):
     def amount_display(self, refund):
         return format_money(refund.amount, refund.currency)
 
-    @admin.action(description="Export every owed refund as a SEPA credit transfer (pain.001)", permissions=["view"])
+    @admin.action(description="Export every owed refund as a SEPA credit transfer (pain.001)", permissions=["operate"])
     def export_owed(self, request, queryset):
         if not request.user.has_perm("payments.add_refundexport"):
             self.message_user(request, "You may not export refunds.", messages.ERROR)
