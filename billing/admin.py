@@ -4,7 +4,9 @@ edited) and each contract's read model with its balance."""
 from django.contrib import admin
 from django.db.models import F
 from django.db.models.functions import TruncMonth
+from import_export.admin import ExportMixin
 
+from billing.exports import OperationResource
 from billing.models import ContractAccount, Operation, OutOfScopeAttempt
 from billing.selectors import month_bounds
 from boissipay.admin import ReadOnlyModelAdmin
@@ -35,7 +37,8 @@ class MonthFilter(admin.SimpleListFilter):
 
 
 @admin.register(Operation)
-class OperationAdmin(ReadOnlyModelAdmin):
+class OperationAdmin(ExportMixin, ReadOnlyModelAdmin):
+    resource_classes = [OperationResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = [
         "decided_at",
         "contract_reference",

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "import_export",
     "axes",
     "boissipay",
     "contracts",
@@ -267,6 +268,12 @@ EVENT_FEED = {
     context: env(f"EVENT_FEED_{context.upper()}", env("EVENT_FEED", "inprocess"))
     for context in ("contracts", "billing", "invoicing", "payments")
 }
+
+# --- Back office exports (django-import-export): CSV and XLSX of the lists, as filtered ----
+from import_export.formats.base_formats import CSV, XLSX  # noqa: E402
+
+EXPORT_FORMATS = [CSV, XLSX]
+IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
 
 # --- Celery ---------------------------------------------------------------------------
 # With no broker server, kombu's filesystem transport passes messages through a local folder

@@ -6,12 +6,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
+from import_export.admin import ExportMixin
 
 from boissipay.admin import OperateMixin
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from contracts import selectors, services
+from contracts.exports import ContractResource
 from contracts.models import Contract, Customer, Mandate, Subscriber
 
 
@@ -106,7 +108,8 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(OperateMixin, admin.ModelAdmin):
+class ContractAdmin(ExportMixin, OperateMixin, admin.ModelAdmin):
+    resource_classes = [ContractResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
     list_filter = ["status", "currency", ExpiringSoonFilter]
     search_fields = ["reference", "customer__legal_name", "customer__siren", "mandates__reference"]

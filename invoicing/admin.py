@@ -12,12 +12,14 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin
 
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from invoicing import services
+from invoicing.exports import InvoiceResource
 from invoicing.models import (
     BillableOperation,
     BillingBatch,
@@ -213,7 +215,8 @@ class PlatformStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyModelAdmin):
+class InvoiceAdmin(ExportMixin, ReadOnlyModelAdmin):
+    resource_classes = [InvoiceResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = [
         "number",
         "kind",

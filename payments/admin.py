@@ -8,12 +8,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import redirect, render
 from django.urls import path
+from import_export.admin import ExportMixin
 
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import credit_notes, manual_payments, services
 from payments.bank_files import InvalidBankFile
+from payments.exports import PaymentResource
 from payments.models import (
     Allocation,
     BankEntryOutcome,
@@ -50,7 +52,8 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyModelAdmin):
+class PaymentAdmin(ExportMixin, ReadOnlyModelAdmin):
+    resource_classes = [PaymentResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = [
         "invoice_number",
         "contract_reference",
