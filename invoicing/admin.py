@@ -217,6 +217,7 @@ class PlatformStatusFilter(admin.SimpleListFilter):
 @admin.register(Invoice)
 class InvoiceAdmin(ExportMixin, ReadOnlyModelAdmin):
     resource_classes = [InvoiceResource]  # CSV and XLSX, as filtered (boissipay.exports)
+    import_export_change_list_template = "admin/invoicing/invoice/change_list.html"  # + the aged receivables
     list_display = [
         "number",
         "kind",
@@ -318,12 +319,62 @@ class InvoiceAdmin(ExportMixin, ReadOnlyModelAdmin):
         custom = [
             path("<uuid:invoice_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="invoicing_invoice_pdf"),
             path(
+                "aged-receivables/",
+                self.admin_site.admin_view(self.aged_receivables_view),
+                name="invoicing_invoice_aged_receivables",
+            ),
+            path(
                 "<uuid:invoice_id>/credit-note/",
                 self.admin_site.admin_view(self.credit_view),
                 name="invoicing_invoice_credit",
             ),
         ]
         return custom + super().get_urls()
+
+    def aged_receivables_view(self, request):
+        """What each customer owes, by how late (invoicing.selectors.aged_receivables)."""
+        from django.core.exceptions import PermissionDenied
+
+        from invoicing import selectors
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        today = business_today()
+        rows = selectors.aged_receivables(today)
+        buckets = [(key, selectors.AGE_LABELS[key]) for key in selectors.AGE_BUCKETS]
+        table = [
+            {
+                "customer": row["customer"],
+                "currency": row["currency"],
+                "invoices": row["invoices"],
+                "amounts": [format_money(row[key], row["currency"]) for key, _ in buckets],
+                "total": format_money(row["total"], row["currency"]),
+                "late": row["total"] > row["not_due"],
+            }
+            for row in rows
+        ]
+        totals: dict[str, dict[str, int]] = {}
+        for row in rows:
+            sums = totals.setdefault(row["currency"], dict.fromkeys([*selectors.AGE_BUCKETS, "total"], 0))
+            for key in sums:
+                sums[key] += row[key]
+        footer = [
+            {
+                "currency": currency,
+                "amounts": [format_money(sums[key], currency) for key, _ in buckets],
+                "total": format_money(sums["total"], currency),
+            }
+            for currency, sums in sorted(totals.items())
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Balance âgée au {today:%d/%m/%Y}",
+            "buckets": [label for _, label in buckets],
+            "rows": table,
+            "footer": footer,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/invoicing/invoice/aged_receivables.html", context)
 
     def credit_view(self, request, invoice_id):
         """Issue a credit note (invoicing.credit_notes) against this invoice."""
