@@ -21,6 +21,15 @@ class OperateMixin:
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
 
+def admin_link(url_name: str, label: str, *args, query: str = "") -> str:
+    """An admin link to a related record or list, by URL name: contexts link their pages
+    to one another without importing each other's models."""
+    from django.urls import reverse
+    from django.utils.html import format_html
+
+    return format_html('<a href="{}{}">{}</a>', reverse(f"admin:{url_name}", args=args), query, label)
+
+
 class ReadOnlyModelAdmin(OperateMixin, admin.ModelAdmin):
     """Pages of records nobody edits by hand (decisions, events, documents): staff read
     them and act through the admin actions, which call the services."""

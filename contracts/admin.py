@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from import_export.admin import ExportMixin
 
-from boissipay.admin import OperateMixin
+from boissipay.admin import OperateMixin, admin_link
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -114,7 +114,22 @@ class ContractAdmin(ExportMixin, OperateMixin, admin.ModelAdmin):
     list_filter = ["status", "currency", ExpiringSoonFilter]
     search_fields = ["reference", "customer__legal_name", "customer__siren", "mandates__reference"]
     list_select_related = ["customer"]
-    readonly_fields = [f.name for f in Contract._meta.fields]
+    readonly_fields = ["related", *[f.name for f in Contract._meta.fields]]
+
+    @admin.display(description="related")
+    def related(self, contract):
+        """Its customer, balance, invoices, collections and operations, in their own pages."""
+        from django.utils.html import format_html
+
+        return format_html(
+            "{} · {} · {} · {} · {}",
+            admin_link("contracts_customer_change", contract.customer.legal_name, contract.customer_id),
+            admin_link("billing_contractaccount_change", "balance", contract.pk),
+            admin_link("invoicing_invoice_changelist", "invoices", query=f"?contract_id={contract.pk}"),
+            admin_link("payments_payment_changelist", "collections", query=f"?contract_id={contract.pk}"),
+            admin_link("billing_operation_changelist", "operations", query=f"?contract_id={contract.pk}"),
+        )
+
     inlines = [MandateInline, SubscriberInline]
     actions = ["suspend", "reactivate", "cancel", "revoke_mandate"]
 

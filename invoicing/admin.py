@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
 
-from boissipay.admin import ReadOnlyModelAdmin
+from boissipay.admin import ReadOnlyModelAdmin, admin_link
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -234,7 +234,20 @@ class InvoiceAdmin(ExportMixin, ReadOnlyModelAdmin):
     list_filter = ["status", "kind", SendingFailedFilter, PlatformStatusFilter, PeriodFilter, "currency"]
     inlines = [LifecycleInline]
     search_fields = ["number", "contract_reference", "=contract_id", "buyer__legal_name"]
-    readonly_fields = ["pdf_link", "lines_table", "credit_notes_display"]
+    readonly_fields = ["related", "pdf_link", "lines_table", "credit_notes_display"]
+
+    @admin.display(description="related")
+    def related(self, invoice):
+        """The contract, its collection and its operations, in their own pages."""
+        from django.utils.html import format_html
+
+        return format_html(
+            "{} · {} · {}",
+            admin_link("contracts_contract_change", f"contract {invoice.contract_reference}", invoice.contract_id),
+            admin_link("payments_payment_changelist", "its collection", query=f"?invoice_id={invoice.pk}"),
+            admin_link("billing_operation_changelist", "its operations", query=f"?invoice_id={invoice.pk}"),
+        )
+
     actions = ["resend"]
 
     @admin.display(description="credit notes")

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from import_export.admin import ExportMixin
 
-from boissipay.admin import ReadOnlyModelAdmin
+from boissipay.admin import ReadOnlyModelAdmin, admin_link
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import credit_notes, manual_payments, services
@@ -53,6 +53,19 @@ class ReasonForm(forms.Form):
 
 @admin.register(Payment)
 class PaymentAdmin(ExportMixin, ReadOnlyModelAdmin):
+    readonly_fields = ["related"]
+
+    @admin.display(description="related")
+    def related(self, payment):
+        """Its invoice and its contract, in their own pages."""
+        from django.utils.html import format_html
+
+        return format_html(
+            "{} · {}",
+            admin_link("invoicing_invoice_change", f"invoice {payment.invoice_number}", payment.invoice_id),
+            admin_link("contracts_contract_change", f"contract {payment.contract_reference}", payment.contract_id),
+        )
+
     resource_classes = [PaymentResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = [
         "invoice_number",
