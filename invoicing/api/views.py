@@ -8,7 +8,6 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,9 +15,9 @@ from rest_framework.views import APIView
 from boissipay import signatures
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
-from boissipay.api.parsers import loads_checked
 from boissipay.api.schema import IDEMPOTENCY_KEY, REQUIRED_IDEMPOTENCY_KEY, page_of, problems
-from boissipay.errors import DomainError, NotFound
+from boissipay.api.webhooks import signed_json
+from boissipay.errors import NotFound
 from invoicing import credit_notes, einvoicing, selectors, services
 from invoicing.api import serializers as io
 from invoicing.models import BillingRun
@@ -226,22 +225,11 @@ class PlatformWebhookView(APIView):
         responses={200: io.PlatformStatusReceiptSerializer, **problems(400, 401, 404)},
     )
     def post(self, request):
-        body = request.body  # the raw bytes the signature covers
-        try:
-            signatures.verify(
-                request.headers.get(signatures.HEADER),
-                body,
-                settings.EINVOICING_WEBHOOK_SECRET,
-                settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
-            )
-        except signatures.InvalidSignature as exc:
-            raise DomainError("invalid_signature", str(exc), status_code=401) from exc
-        try:
-            data = loads_checked(body)
-        except (ParseError, UnicodeDecodeError):
-            raise DomainError(
-                "malformed_request", "The body is not JSON within the API's limits.", status_code=400
-            ) from None
+        data = signed_json(
+            request,
+            secret=settings.EINVOICING_WEBHOOK_SECRET,
+            tolerance_seconds=settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
+        )
         event = io.PlatformStatusEventSerializer(data=data if isinstance(data, dict) else {})
         event.is_valid(raise_exception=True)
         fields = event.validated_data

@@ -2,16 +2,15 @@
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from boissipay.api.idempotency import idempotent
 from boissipay.api.pagination import StandardPagination
-from boissipay.api.parsers import loads_checked
 from boissipay.api.schema import REQUIRED_IDEMPOTENCY_KEY, page_of, problems
-from boissipay.errors import DomainError, NotFound
+from boissipay.api.webhooks import signed_json
+from boissipay.errors import NotFound
 from payments import manual_payments, selectors, services, signatures
 from payments.api import serializers as io
 from payments.metrics import WEBHOOK_SIGNATURE_FAILURES
@@ -72,23 +71,12 @@ class PaymentWebhookView(APIView):
         responses={200: io.WebhookReceiptSerializer, **problems(400, 401, 404, 422)},
     )
     def post(self, request):
-        body = request.body  # the raw bytes the signature covers
-        try:
-            signatures.verify(
-                request.headers.get(signatures.HEADER),
-                body,
-                settings.PAYMENTS_WEBHOOK_SECRET,
-                settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
-            )
-        except signatures.InvalidSignature as exc:
-            WEBHOOK_SIGNATURE_FAILURES.inc()
-            raise DomainError("invalid_signature", str(exc), status_code=401) from exc
-        try:
-            data = loads_checked(body)
-        except (ParseError, UnicodeDecodeError):
-            raise DomainError(
-                "malformed_request", "The body is not JSON within the API's limits.", status_code=400
-            ) from None
+        data = signed_json(
+            request,
+            secret=settings.PAYMENTS_WEBHOOK_SECRET,
+            tolerance_seconds=settings.PAYMENTS_WEBHOOK_TOLERANCE_SECONDS,
+            on_bad_signature=WEBHOOK_SIGNATURE_FAILURES.inc,
+        )
         event = io.WebhookEventSerializer(data=data if isinstance(data, dict) else {})
         event.is_valid(raise_exception=True)
         fields = event.validated_data

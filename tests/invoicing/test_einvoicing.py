@@ -59,7 +59,7 @@ def statuses(invoice, count: int) -> list[str]:
         lambda: invoice.lifecycle.count() >= count, timeout=20, interval=0.05, message="the platform's statuses"
     )
     settled()
-    return list(invoice.lifecycle.values_list("status", flat=True))
+    return list(invoice.lifecycle.order_by("id").values_list("status", flat=True))  # as they arrived
 
 
 def test_a_french_invoice_is_deposited_once_its_statuses_come_back_and_paid_is_reported(platform, bank):
