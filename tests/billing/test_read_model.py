@@ -93,6 +93,7 @@ def billing_consumer(servers: str) -> ContextConsumer:
 
 
 @pytest.mark.kafka
+@pytest.mark.slow  # transport, not dates: the real-clock run only (tests/shifted_clock.py)
 def test_a_suspension_that_came_through_kafka_rejects_the_next_purchase(transactional_db, kafka_broker, settings):
     settings.EVENT_FEED = {**settings.EVENT_FEED, "billing": "kafka"}
     servers = kafka_broker.bootstrap_servers
@@ -116,6 +117,7 @@ def test_a_suspension_that_came_through_kafka_rejects_the_next_purchase(transact
 
 
 @pytest.mark.kafka
+@pytest.mark.slow  # transport, not dates: the real-clock run only (tests/shifted_clock.py)
 def test_replaying_the_contracts_topic_into_an_empty_billing_rebuilds_the_same_read_model(
     transactional_db, kafka_broker
 ):

@@ -41,21 +41,21 @@ def outstanding(contract) -> int:
     return ContractAccount.objects.get(pk=contract.pk).outstanding
 
 
-def test_three_thousand_items_of_five_cents_at_ten_percent_carry_fifteen_euros_of_vat_not_thirty():
+def test_three_hundred_items_of_five_cents_at_ten_percent_carry_one_fifty_of_vat_not_three_euros():
+    # The case (3,000 items gave 30.00 € for 15.00 €) at a tenth of the size: each
+    # item's 0.005 € of VAT rounded up, then summed, doubled the VAT.
     contract = factories.contract(credit_limit=1_000_000)
     settled()
-    operation = bought(contract, factories.item(5, quantity=1, vat_rate="10"), *[
-        factories.item(5, vat_rate="10", label=f"Repas {n}") for n in range(2_999)
-    ])  # fmt: skip
+    operation = bought(contract, *[factories.item(5, vat_rate="10", label=f"Repas {n}") for n in range(300)])
 
-    assert (operation.amount_excl_tax, operation.vat_amount, operation.amount) == (15_000, 1_500, 16_500)
+    assert (operation.amount_excl_tax, operation.vat_amount, operation.amount) == (1_500, 150, 1_650)
     items = [item for order in operation.orders for item in order["items"]]
-    assert sum(item["vat_amount"] for item in items) == 1_500  # the items share the operation's VAT
+    assert sum(item["vat_amount"] for item in items) == 150  # the items share the operation's VAT
 
     run_october()
     invoice = Invoice.objects.get(contract_id=contract.pk)
-    assert (invoice.total_excl_tax, invoice.total_vat, invoice.total_incl_tax) == (15_000, 1_500, 16_500)
-    assert invoice.vat_breakdown == [{"rate": "10.00", "base": 15_000, "vat": 1_500}]
+    assert (invoice.total_excl_tax, invoice.total_vat, invoice.total_incl_tax) == (1_500, 150, 1_650)
+    assert invoice.vat_breakdown == [{"rate": "10.00", "base": 1_500, "vat": 150}]
     check_document(invoicing.invoice_document(invoice))
 
 
