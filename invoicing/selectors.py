@@ -10,7 +10,7 @@ from invoicing.models import Invoice
 
 
 def invoices_visible_to(client) -> QuerySet[Invoice]:
-    invoices = Invoice.objects.exclude(number__isnull=True)
+    invoices = Invoice.objects.exclude(number__isnull=True).select_related("corrects")  # corrects_number, per row
     if client.customer_id:
         invoices = invoices.filter(customer_id=client.customer_id)
     return invoices

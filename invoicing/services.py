@@ -599,19 +599,21 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     def vat_lines(breakdown) -> tuple[documents.VatLine, ...]:
         return tuple(documents.VatLine(rate=v["rate"], base=sign * v["base"], vat=sign * v["vat"]) for v in breakdown)
 
-    if invoice.corrects_id:
-        return _credit_note_document(invoice, seller=seller, buyer=buyer, vat_lines=vat_lines)
-    travellers = (
-        InvoicingContract.objects.filter(pk=invoice.contract_id).values_list("subscribers", flat=True).first() or {}
-    )
-    lines = tuple(
-        document_line
-        for operation in invoice_lines(invoice)
-        for document_line in _document_lines(operation, sign, travellers, vat_lines)
-    )
     margin = invoice.vat_scheme == MARGIN_SCHEME
-    if margin:
-        lines = tuple(_without_vat(line) for line in lines)
+    corrected = invoice.corrects
+    if corrected is not None:  # a credit note issued on demand: its own lines (margin-scheme already)
+        lines = tuple(_credit_lines(invoice, sign, vat_lines))
+    else:
+        travellers = (
+            InvoicingContract.objects.filter(pk=invoice.contract_id).values_list("subscribers", flat=True).first() or {}
+        )
+        lines = tuple(
+            document_line
+            for operation in invoice_lines(invoice)
+            for document_line in _document_lines(operation, sign, travellers, vat_lines)
+        )
+        if margin:
+            lines = tuple(_without_vat(line) for line in lines)
     seller_party, buyer_party = _parties(seller, buyer)
     return documents.InvoiceDocument(
         number=invoice.number or "",  # a draft has no number yet
@@ -634,6 +636,9 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         total_incl_tax=sign * invoice.total_incl_tax,
         vat_on_debits=bool(seller.get("vat_on_debits")),
         margin_scheme=margin,
+        corrects_number=(corrected.number or "") if corrected is not None else "",
+        corrects_issue_date=corrected.issue_date if corrected is not None else None,
+        reason=invoice.reason,
     )
 
 
@@ -732,51 +737,20 @@ def _parties(seller: dict, buyer: dict) -> tuple[documents.Party, documents.Part
     )
 
 
-def _credit_note_document(note: Invoice, *, seller, buyer, vat_lines) -> documents.InvoiceDocument:
-    """A credit note issued on demand (invoicing.credit_notes): its own lines, positive as
-    credited, and the invoice it corrects (BT-25)."""
-    corrected = note.corrects
-    assert corrected is not None
-    seller_party, buyer_party = _parties(seller, buyer)
-    lines = tuple(
-        documents.Line(
+def _credit_lines(note: Invoice, sign: int, vat_lines):
+    """A credit note issued on demand (invoicing.credit_notes): its own lines, positive as credited."""
+    for line in note.credit_lines.order_by("position"):
+        yield documents.Line(
             date=line.date,
             description=line.description,
             external_ref=line.external_ref,
             purchase_order=line.purchase_order,
             cost_centre=line.cost_centre,
-            amount_excl_tax=-line.amount_excl_tax,
-            vat_amount=-line.vat_amount,
-            amount_incl_tax=-line.amount,
+            amount_excl_tax=sign * line.amount_excl_tax,
+            vat_amount=sign * line.vat_amount,
+            amount_incl_tax=sign * line.amount,
             vat=vat_lines(line.vat_breakdown),
         )
-        for line in note.credit_lines.order_by("position")
-    )
-    return documents.InvoiceDocument(
-        number=note.number or "",
-        kind=note.kind,
-        issue_date=note.issue_date,
-        due_date=note.due_date,
-        period=note.period.strftime("%Y-%m"),
-        currency=note.currency,
-        seller=seller_party,
-        buyer=buyer_party,
-        contract_reference=note.contract_reference,
-        mandate_reference=note.mandate_reference,
-        creditor_identifier=seller["creditor_identifier"],
-        iban_masked=note.iban_masked,
-        debit_date=debit_date(note.due_date),
-        lines=lines,
-        vat_breakdown=vat_lines(note.vat_breakdown),
-        total_excl_tax=-note.total_excl_tax,
-        total_vat=-note.total_vat,
-        total_incl_tax=-note.total_incl_tax,
-        corrects_number=corrected.number or "",
-        corrects_issue_date=corrected.issue_date,
-        reason=note.reason,
-        vat_on_debits=bool(seller.get("vat_on_debits")),
-        margin_scheme=note.vat_scheme == MARGIN_SCHEME,
-    )
 
 
 def invoice_pdf(*, invoice_id) -> bytes:

@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 import time_machine
 import yaml
-from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 import billing.events
@@ -397,7 +396,11 @@ def record_every_payments_event() -> tuple:
         invoice_id = Payment.objects.get(contract_id=paid.pk).invoice_id
         Invoice.objects.filter(pk=invoice_id).update(platform_message_id="msg_schema", channel="platform")
         einvoicing.apply_status(
-            event_id="evt_schema", message_id="msg_schema", status="approved", reason="", occurred_at=timezone.now()
+            event_id="evt_schema",
+            message_id="msg_schema",
+            status="approved",
+            reason="",
+            occurred_at=dt.datetime(2026, 12, 5, 10, tzinfo=PARIS),
         )
         factories.settled()
     return unpaid, paid

@@ -5,7 +5,6 @@ when rejected or refused, "paid" reported after collection and corrected after a
 
 import datetime as dt
 import json
-import time
 
 import pytest
 import requests
@@ -173,7 +172,7 @@ def test_the_webhook_refuses_a_forged_signature_and_applies_an_event_once(platfo
         "message_id": invoice.platform_message_id,
         "status": "refused",
         "reason": "late refusal",
-        "occurred_at": int(time.time()),
+        "occurred_at": int(dt.datetime(2026, 10, 1, 12, tzinfo=PARIS).timestamp()),  # the frozen day
     }
     body = json.dumps(event).encode()
 

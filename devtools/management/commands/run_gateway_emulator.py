@@ -5,16 +5,14 @@ the outcomes come from --outcomes, else from the environment variable
 PAYMENTS_EMULATOR_OUTCOMES, else the defaults (success, except amounts ending in 01)."""
 
 import os
-import signal
 import threading
 import urllib.parse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.management.foreground import wait_for_stop
 from devtools.payments_emulator import GatewayEmulator, Outcomes
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _default_port() -> int:
@@ -71,15 +69,8 @@ class Command(BaseCommand):
             f"default outcome {parsed.default}; iban rules {len(parsed.by_iban)}, amount rules "
             f"{len(parsed.by_amount)}, cents rules {dict(parsed.by_cents) or 'none'}); Ctrl-C to stop"
         )
-        # Ctrl-C / SIGINT (as run_local sends) and SIGTERM stop it, even when started with
-        # SIGINT ignored (a background job of a non-interactive shell).
-        stopping = threading.Event()
-        previous = {number: signal.signal(number, lambda *_: stopping.set()) for number in STOP_SIGNALS}
         try:
-            while not stopping.wait(0.5):
-                pass
+            wait_for_stop()
         finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
             emulator.stop()
             log("gateway emulator stopped")

@@ -6,16 +6,13 @@ else every invoice approved."""
 
 import json
 import os
-import signal
-import threading
 import urllib.parse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.management.foreground import wait_for_stop
 from devtools.platform_emulator import SEQUENCES, PlatformEmulator
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -52,13 +49,8 @@ class Command(BaseCommand):
         ).start()
         self.stdout.write(f"e-invoicing platform emulator on {emulator.url}; Ctrl-C to stop")
         self.stdout.flush()
-        stopping = threading.Event()
-        previous = {number: signal.signal(number, lambda *_: stopping.set()) for number in STOP_SIGNALS}
         try:
-            while not stopping.wait(0.5):
-                pass
+            wait_for_stop()
         finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
             emulator.stop()
             self.stdout.write("e-invoicing platform emulator stopped")
