@@ -229,3 +229,78 @@ def test_production_relay_consumer_and_prefork_worker_run_with_debug_off(transac
     assert "prefork" in worker_log
     relay_lines = [line for line in (tmp_path / "relay.log").read_text().splitlines() if line.startswith("{")]
     assert relay_lines and all("level" in json.loads(line) for line in relay_lines)
+
+
+def test_production_worker_deposits_an_invoice_and_gunicorn_takes_the_platforms_statuses_with_debug_off(
+    transactional_db, tmp_path, monkeypatch
+):
+    """E-invoicing as deployed (issue 16): the prefork worker on Redis deposits an invoice
+    on the platform (here our emulator, at EINVOICING_PLATFORM_URL), and the platform's
+    signed statuses come back through gunicorn; DEBUG off, production secrets."""
+    import datetime as dt
+
+    from celery import Celery
+
+    from devtools.platform_emulator import PlatformEmulator
+    from invoicing import services as invoicing
+    from invoicing.models import Invoice
+    from tests.clock import frozen_at
+
+    port = free_port()
+    emulator = PlatformEmulator(
+        webhook_url=f"http://127.0.0.1:{port}/api/v1/einvoicing/webhook",
+        secret=PRODUCTION["EINVOICING_WEBHOOK_SECRET"],
+        token=PRODUCTION["EINVOICING_PLATFORM_TOKEN"],
+        outcomes={"delay_seconds": 0.1},
+    ).start()
+    env = production_env(
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        EINVOICING_PLATFORM_URL=emulator.url,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/13",
+        CELERY_WORKER_CONCURRENCY="1",
+    )
+    commands = {
+        "web": [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "gunicorn.conf.py"],
+        "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--without-gossip",
+                   "--without-mingle"],
+    }  # fmt: skip
+    children = {}
+    for name, command in commands.items():
+        with open(tmp_path / f"{name}.log", "w") as log:
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # An invoice issued on a frozen day, not sent here: the production worker sends it.
+        monkeypatch.setattr(invoicing, "_send_later", lambda ids: None)
+        with frozen_at(dt.date(2026, 10, 1)):
+            contract = factories.contract()
+            factories.settled()
+            factories.buy(contract, 10_000, dt.date(2026, 10, 12))
+        with frozen_at(dt.date(2026, 11, 1), hour=2):
+            invoicing.run_billing(period="2026-10")
+        invoice = Invoice.objects.get(contract_id=contract.pk)
+        eventkit.wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=60, message="gunicorn")
+        Celery(broker="redis://127.0.0.1:6379/13").send_task("invoicing.send_invoice", args=[str(invoice.pk)])
+
+        eventkit.wait_until(
+            lambda: Invoice.objects.filter(pk=invoice.pk, platform_status="approved").exists(),
+            timeout=120,
+            interval=0.5,
+            message="the worker to deposit the invoice and gunicorn to take the platform's statuses",
+        )
+        invoice.refresh_from_db()
+        assert (invoice.channel, invoice.status) == ("platform", "sent")
+        assert list(invoice.lifecycle.order_by("id").values_list("status", flat=True)) == [
+            "deposited",
+            "received",
+            "approved",
+        ]
+        assert len(emulator.deposits) == 1
+        assert all(child.poll() is None for child in children.values())
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            child.wait(60)
+        emulator.stop()
+    assert "prefork" in (tmp_path / "worker.log").read_text()
