@@ -103,6 +103,7 @@ class Command(BaseCommand):
             delay_seconds=0.2,
             log=lambda line: None,
         ).start()
+        self.emulator = emulator
         feeds = dict.fromkeys(settings.EVENT_FEED, "inprocess")
         # The event dispatcher, as `make run` runs it: it feeds the other contexts after
         # each commit; the story waits for it (settle) before it reads their tables.
@@ -252,18 +253,28 @@ class Command(BaseCommand):
         self.say(f"  PDF with its Factur-X e-invoice: {invoice.pdf.path}")
         return invoice
 
-    def collect(self, contract, day: dt.date) -> Payment:
-        before = Payment.objects.get(contract_id=contract.pk)
-        attempts = before.attempts
-        payments.submit_due_payments(today=day)
-        return self.wait(
-            lambda: (
-                Payment.objects.filter(contract_id=contract.pk, attempts=attempts + 1)
-                .exclude(status="submitted")
-                .first()
-            ),
-            "the provider's answer",
-        )
+    def collect(self, contract, day: dt.date, timeout: float = 60.0) -> Payment:
+        """Submit the contract's due debit and wait for the provider's answer. A debit the
+        emulator did not take (a slow answer on a loaded machine) stays pending with the
+        same attempt: it is submitted again, as the next scheduled run would."""
+        attempts = Payment.objects.get(contract_id=contract.pk).attempts
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            payment = Payment.objects.get(contract_id=contract.pk)
+            if payment.attempts == attempts + 1 and payment.status != "submitted":
+                return payment
+            if payment.attempts == attempts and payment.status == "pending":
+                payments.submit_due_payments(today=day)
+            time.sleep(0.1)
+        raise RuntimeError(f"the demo waited {timeout:.0f} s for the provider's answer: {self.story_of(payment)}")
+
+    def story_of(self, payment: Payment) -> str:
+        """What a stuck payment went through, for the error that says the demo gave up."""
+        lines = [f"payment {payment.pk} {payment.status}, attempt {payment.attempts}, due {payment.due_date}"]
+        lines += [f"{entry.created_at:%H:%M:%S} {entry}" for entry in reversed(payment.log.all()[:8])]
+        if payment.provider_reference:
+            lines.append(f"emulator: {self.emulator.charge(payment.provider_reference)}")
+        return "\n  ".join(lines)
 
     def story(self) -> None:
         self.say(self.style.SUCCESS(f"Boissipay demo {self.run_id}"))
