@@ -30,6 +30,49 @@ def admin_link(url_name: str, label: str, *args, query: str = "") -> str:
     return format_html('<a href="{}{}">{}</a>', reverse(f"admin:{url_name}", args=args), query, label)
 
 
+class AuditTrailMixin:
+    """The "History" button of a tracked record's page shows its audit trail (boissipay.
+    history): each change, when, by whom (staff user, API key or system), why, and what
+    changed from what to what. The page's last change is also shown on the record."""
+
+    def history_view(self, request, object_id, extra_context=None):
+        from django.core.exceptions import PermissionDenied
+        from django.template.response import TemplateResponse
+
+        from boissipay.history import history_of
+
+        model_admin = self  # type: admin.ModelAdmin  # type: ignore[assignment]
+        obj = model_admin.get_object(request, admin.utils.unquote(object_id))
+        if obj is None:
+            return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
+        if not model_admin.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "title": f"Historique : {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": model_admin.opts,
+            "changes": history_of(obj),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/audit_trail.html", context)
+
+    @admin.display(description="Dernière modification")
+    def last_change(self, obj) -> str:
+        from django.utils.formats import date_format
+        from django.utils.timezone import localtime
+
+        from boissipay.history import history_of
+
+        changes = history_of(obj, limit=1) if obj is not None and obj.pk else []
+        if not changes:
+            return "—"
+        change = changes[0]
+        reason = f" — {change.reason}" if change.reason else ""
+        return f"{date_format(localtime(change.at), 'SHORT_DATETIME_FORMAT')}, {change.actor_label}{reason}"
+
+
 class ReadOnlyModelAdmin(OperateMixin, admin.ModelAdmin):
     """Pages of records nobody edits by hand (decisions, events, documents): staff read
     them and act through the admin actions, which call the services."""
@@ -45,7 +88,7 @@ class ReadOnlyModelAdmin(OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(OperateMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
     list_display = ["name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "customer_id"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from boissipay import logs
+from boissipay import actor, logs
 from boissipay.events import EventMessage
 from boissipay.models import DeadLetter, OutboxEvent
 
@@ -34,16 +34,18 @@ class Handler:
 
     def apply(self, messages: list[EventMessage]) -> None:
         """Logs written meanwhile carry the event's id and request id (boissipay.logs);
-        a batch's, those of its first event and how many follow."""
-        if self.batch:
-            first = messages[0]
-            more = f"+{len(messages) - 1}" if len(messages) > 1 else ""
-            with logs.handling(event=f"{first.id}{more}", request=first.request_id):
-                self.func(messages)
-        else:
-            for message in messages:
-                with logs.handling(event=message.id, request=message.request_id):
-                    self.func(message)
+        a batch's, those of its first event and how many follow. What the handler changes
+        is done by the system, in the handler's name (events, audit trail)."""
+        with actor.acting_as(actor.system(f"handler {self.context}.{self.func.__name__}")), actor.audited():
+            if self.batch:
+                first = messages[0]
+                more = f"+{len(messages) - 1}" if len(messages) > 1 else ""
+                with logs.handling(event=f"{first.id}{more}", request=first.request_id):
+                    self.func(messages)
+            else:
+                for message in messages:
+                    with logs.handling(event=message.id, request=message.request_id):
+                        self.func(message)
 
 
 _handlers: dict[str, list[Handler]] = defaultdict(list)

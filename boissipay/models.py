@@ -8,7 +8,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Now
 
+from boissipay.history import track
 
+
+@track(exclude=["digest"])
 class ApiKey(models.Model):
     """A client system's key. Only the SHA-256 digest of the (256-bit random) key is
     stored: a fast lookup, safe because the key itself has full entropy."""

@@ -15,3 +15,12 @@ def format_money(amount: int | None, currency: str, locale: str = "fr_FR") -> st
     if amount is None:
         return "—"
     return format_currency(to_major(amount, currency), currency, locale=locale)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """`amount` major units as minor units; ValueError when it has more decimals than the
+    currency (12.345 EUR), never rounded."""
+    minor = amount.scaleb(get_currency_precision(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} {currency} has more decimals than the currency")
+    return int(minor)

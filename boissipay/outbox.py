@@ -8,7 +8,7 @@ import json
 
 from django.db import transaction
 
-from boissipay import logs
+from boissipay import actor, logs
 from boissipay.events import DomainEvent, topic_for
 from boissipay.models import OutboxEvent
 
@@ -26,12 +26,17 @@ RETURNING position
 def record(event: DomainEvent) -> int:
     """Append `event` to the outbox in the current transaction; returns its position.
 
+    The payload also names who acted (`actor`: a staff user, an API key or the system,
+    see boissipay.actor).
+
     Raises `TransactionManagementError` when called outside `transaction.atomic()`:
     an event written apart from its change could be lost or be a lie."""
     _require_transaction("record")
     from boissipay import bus, db
 
     local = bool(bus.inprocess_handlers(event.event_type))
+    payload = event.payload()
+    payload["actor"] = actor.current().payload()
     row = db.fetch_one(
         _RECORD,
         [
@@ -40,7 +45,7 @@ def record(event: DomainEvent) -> int:
             event.aggregate_id,
             event.event_type,
             event.version,
-            json.dumps(event.payload()),
+            json.dumps(payload),
             local,
             logs.request_id.get(),
         ],
@@ -53,7 +58,8 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
     """`record()` for many events of one type built by the database, for set-based
     services such as the billing run: `query` selects one row per event, `(aggregate_id
     text, payload jsonb)`, in the order they are to be published; the payload must be what
-    `event_class(...).payload()` gives (the context tests it). `params` are the query's
+    `event_class(...).payload()` gives (the context tests it); the actor is added to it
+    as `record()` adds it. `params` are the query's
     named parameters. Same guarantees as `record()`: same transaction, then the relay and
     the dispatcher. Returns the outbox positions, in order."""
     connection = _require_transaction("record_query")
@@ -67,6 +73,7 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
         "outbox_version": event_class.version,
         "outbox_local": local,
         "outbox_request_id": logs.request_id.get(),
+        "outbox_actor": json.dumps({"actor": actor.current().payload()}),
     }
     with connection.cursor() as cursor:
         cursor.execute(
@@ -75,7 +82,7 @@ def record_query(event_class: type[DomainEvent], query: str, params: dict) -> li
                 schema_version, payload, occurred_at, attempts, last_error, dispatched_at, dispatch_attempts,
                 request_id)
             SELECT gen_random_uuid(), %(outbox_topic)s, %(outbox_aggregate_type)s, q.aggregate_id,
-                   %(outbox_event_type)s, %(outbox_version)s, q.payload, now(), 0, '',
+                   %(outbox_event_type)s, %(outbox_version)s, q.payload || %(outbox_actor)s::jsonb, now(), 0, '',
                    CASE WHEN %(outbox_local)s THEN NULL ELSE now() END, 0, %(outbox_request_id)s
             FROM ({query}) AS q(aggregate_id, payload)
             RETURNING position

@@ -3,10 +3,11 @@
 Settings come from Django's (`CELERY_*`); Beat reads its schedule from the database
 (django-celery-beat), where a migration created "monthly billing run"."""
 
+import contextlib
 import os
 
 from celery import Celery
-from celery.signals import beat_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -38,3 +39,26 @@ def _beat_beats(**kwargs):
     from boissipay.heartbeat import beat_in_background
 
     _heartbeats["beat"] = beat_in_background("beat")
+
+
+_acting: dict[str, contextlib.ExitStack] = {}
+
+
+@task_prerun.connect
+def _task_acts_as_itself(task_id=None, task=None, **kwargs):
+    """What a task changes is done by the system, named after the task (boissipay.actor).
+    An eager task (tests, the demo) keeps the actor of whoever called it."""
+    from boissipay import actor
+
+    if task is not None and not task.request.is_eager:
+        scope = contextlib.ExitStack()
+        scope.enter_context(actor.acting_as(actor.system(f"task {task.name}")))
+        scope.enter_context(actor.audited())
+        _acting[task_id] = scope
+
+
+@task_postrun.connect
+def _task_done_acting(task_id=None, **kwargs):
+    scope = _acting.pop(task_id, None)
+    if scope is not None:
+        scope.close()

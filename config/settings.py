@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "axes",
+    "pgtrigger",
+    "pghistory",
     "boissipay",
     "contracts",
     "billing",
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "boissipay.actor.ActorMiddleware",  # who acts: the staff user or the API key (events, history)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "boissipay.api.errors.ApiProblemMiddleware",
@@ -107,6 +110,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Audit trail (boissipay.history, ADR 0031): the context of each change names its actor
+# and reason when the row changes.
+PGHISTORY_JSON_ENCODER = "boissipay.actor.HistoryJSONEncoder"
+
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 10)  # failed logins from one address...
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))  # ...lock it out this long
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]

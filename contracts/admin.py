@@ -8,11 +8,12 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from import_export.admin import ExportMixin
 
-from boissipay.admin import OperateMixin, admin_link
+from boissipay.admin import AuditTrailMixin, OperateMixin, admin_link
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from contracts import selectors, services
+from contracts.admin_pages import ContractPages, CustomerPages
 from contracts.exports import ContractResource
 from contracts.models import Contract, Customer, Mandate, Subscriber
 
@@ -61,21 +62,24 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["legal_name", "siren", "vat_number", "billing_email", "country", "created_at"]
+class CustomerAdmin(CustomerPages, AuditTrailMixin, OperateMixin, admin.ModelAdmin):
+    list_display = ["legal_name", "siren", "vat_number", "billing_email", "postcode", "city", "country", "created_at"]
     list_filter = ["country"]
-    search_fields = ["legal_name", "siren", "vat_number", "billing_email"]
-    readonly_fields = [f.name for f in Customer._meta.fields]
+    search_fields = ["legal_name", "siren", "vat_number", "billing_email", "city"]
+    readonly_fields = ["last_change", *[f.name for f in Customer._meta.fields]]
 
     def has_add_permission(self, request):
         return False  # customers are registered through the API (services validate and publish)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # corrected through the "Corriger" page (contracts.services.correct_customer)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
     """Staff set a subscriber's monthly cap here (through contracts.services, so the
     contract's event carries it to billing); the rest is read-only."""
 
@@ -98,6 +102,22 @@ class SubscriberAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    actions = ["remove"]
+
+    @admin.action(description="Retirer les abonnés sélectionnés", permissions=["operate"])
+    def remove(self, request, queryset):
+        done = 0
+        for subscriber in queryset.filter(removed_at__isnull=True).order_by("pk"):
+            try:
+                services.remove_subscriber(
+                    contract_id=subscriber.contract_id, external_ref=subscriber.external_ref, reason="admin"
+                )
+                done += 1
+            except (DomainError, ValidationError) as exc:
+                self.message_user(request, f"{subscriber}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} abonné(s) retiré(s).", messages.SUCCESS)
+
     def save_model(self, request, obj, form, change):
         try:
             services.set_subscriber_cap(
@@ -108,13 +128,13 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(ExportMixin, OperateMixin, admin.ModelAdmin):
+class ContractAdmin(ContractPages, AuditTrailMixin, ExportMixin, OperateMixin, admin.ModelAdmin):
     resource_classes = [ContractResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
     list_filter = ["status", "currency", ExpiringSoonFilter]
     search_fields = ["reference", "customer__legal_name", "customer__siren", "mandates__reference"]
     list_select_related = ["customer"]
-    readonly_fields = ["related", *[f.name for f in Contract._meta.fields]]
+    readonly_fields = ["related", "last_change", *[f.name for f in Contract._meta.fields]]
 
     @admin.display(description="related")
     def related(self, contract):

@@ -14,13 +14,20 @@ from typing import ClassVar, TypedDict
 from boissipay.events import DomainEvent
 
 
+class AddressState(TypedDict):
+    lines: list[str]
+    postcode: str
+    city: str
+
+
 class CustomerState(TypedDict):
     customer_id: str
     legal_name: str
     siren: str
     vat_number: str
     billing_email: str
-    billing_address: str
+    billing_address: str  # as printed: the lines, then "postcode city"
+    address: AddressState
     country: str
 
 
@@ -70,6 +77,24 @@ class CustomerRegistered(DomainEvent):
     event_type: ClassVar[str] = "contracts.customer.registered"
     aggregate_type: ClassVar[str] = "customer"
     customer: CustomerState
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.customer["customer_id"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerCorrected(DomainEvent):
+    """Staff or a client system corrected the customer's name, billing e-mail or address
+    (`changes`: field -> {"from", "to"}). Each of its contracts that is not cancelled is
+    amended with the new customer in the same transaction."""
+
+    context: ClassVar[str] = "contracts"
+    event_type: ClassVar[str] = "contracts.customer.corrected"
+    aggregate_type: ClassVar[str] = "customer"
+    customer: CustomerState
+    changes: dict[str, dict]
+    reason: str
 
     @property
     def aggregate_id(self) -> str:
@@ -139,6 +164,7 @@ class SubscriberCapChanged(ContractEvent):
 
 ALL_EVENTS = (
     CustomerRegistered,
+    CustomerCorrected,
     ContractSubscribed,
     ContractAmended,
     ContractSuspended,

@@ -9,9 +9,11 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from boissipay.history import track
 from contracts import validators
 
 
+@track()
 class Customer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     legal_name = models.CharField(max_length=200)
@@ -20,7 +22,13 @@ class Customer(models.Model):
         "intra-EU VAT number", max_length=20, blank=True, default="", validators=[validators.validate_vat_number]
     )
     billing_email = models.EmailField()
-    billing_address = models.TextField()
+    # The billing address, structured (Factur-X BT-50 to BT-55), and as printed.
+    address_lines = models.TextField(
+        "street lines", blank=True, default="", help_text="Up to three lines: number and street, building..."
+    )
+    postcode = models.CharField(max_length=16, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    billing_address = models.TextField(help_text="The address as printed: its lines, then the postcode and city.")
     country = models.CharField(
         max_length=2, default="FR", help_text="ISO 3166-1 alpha-2", validators=[validators.validate_country]
     )
@@ -39,6 +47,7 @@ class ContractStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+@track()
 class Contract(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contracts")
@@ -93,6 +102,7 @@ class MandateStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+@track()
 class Mandate(models.Model):
     """A SEPA direct-debit mandate. A contract has at most one current mandate; a new one
     replaces the previous (which stays, no longer current, for the record)."""
@@ -108,6 +118,9 @@ class Mandate(models.Model):
     is_current = models.BooleanField(default=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.CharField(max_length=500, blank=True, default="")
+    signed_document = models.FileField(
+        "signed mandate (PDF)", upload_to="mandates/%Y/", blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
@@ -141,6 +154,7 @@ def mask_iban(iban: str) -> str:
     return iban[:4] + "*" * (len(iban) - 8) + iban[-4:]
 
 
+@track()
 class Subscriber(models.Model):
     """A person or entity of the customer allowed to buy under the contract."""
 

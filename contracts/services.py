@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from boissipay.actor import gives_reason
 from boissipay.errors import DomainError, NotFound
 from boissipay.outbox import record
 from contracts import events
@@ -27,6 +28,7 @@ from contracts.models import (
     Subscriber,
 )
 from contracts.validators import (
+    Address,
     nested_under,
     normalise_bic,
     normalise_iban,
@@ -45,6 +47,10 @@ class MandateDetails:
     bic: str = ""
     signed_on: dt.date
     expires_on: dt.date | None = None
+    signed_document: bytes | None = None  # the signed mandate, a PDF (kept with it)
+
+
+MAX_MANDATE_PDF_BYTES = 5 * 1024 * 1024
 
 
 # --- state carried by events --------------------------------------------------------
@@ -58,6 +64,11 @@ def customer_state(customer: Customer) -> events.CustomerState:
         "vat_number": customer.vat_number,
         "billing_email": customer.billing_email,
         "billing_address": customer.billing_address,
+        "address": {
+            "lines": customer.address_lines.splitlines(),
+            "postcode": customer.postcode,
+            "city": customer.city,
+        },
         "country": customer.country,
     }
 
@@ -131,7 +142,14 @@ def _new_mandate(contract: Contract, details: MandateDetails) -> Mandate:
         status=MandateStatus.ACTIVE,
         is_current=True,
     )
-    mandate.full_clean(exclude=["contract"])
+    mandate.full_clean(exclude=["contract", "signed_document"])
+    if details.signed_document is not None:
+        document = details.signed_document
+        if not document.startswith(b"%PDF-") or len(document) > MAX_MANDATE_PDF_BYTES:
+            raise ValidationError({"signed_document": "The signed mandate is a PDF of at most 5 MB."})
+        from django.core.files.base import ContentFile
+
+        mandate.signed_document.save(f"{reference}.pdf", ContentFile(document), save=False)
     mandate.save()
     return mandate
 
@@ -145,27 +163,86 @@ def register_customer(
     legal_name: str,
     siren: str,
     billing_email: str,
-    billing_address: str,
+    billing_address: str = "",
+    address: Address | None = None,
     vat_number: str = "",
     country: str = "FR",
 ) -> Customer:
-    """Create a corporate customer. Raises ValidationError on a bad SIREN / VAT number /
-    country, DomainError `customer_already_exists` when the SIREN is known."""
+    """Create a corporate customer, with its structured `address` (or a `billing_address`
+    text whose last line is the postcode and the city). Raises ValidationError on a bad
+    SIREN / VAT number / country / address, DomainError `customer_already_exists` when the
+    SIREN is known."""
     siren = normalised("siren", normalise_siren, siren)
     if Customer.objects.filter(siren=siren).exists():
         raise DomainError(Code.CUSTOMER_ALREADY_EXISTS, f"A customer with SIREN {siren} already exists.")
+    address = address or Address.parse(billing_address)
+    address.validate(country)
     customer = Customer(
         legal_name=legal_name.strip(),
         siren=siren,
         vat_number=normalised("vat_number", normalise_vat_number, vat_number),
         billing_email=billing_email,
-        billing_address=billing_address.strip(),
         country=country,
     )
+    _set_address(customer, address)
     customer.full_clean()
     customer.save()
     customer.refresh_from_db(fields=["created_at"])
     record(events.CustomerRegistered(customer=customer_state(customer)))
+    return customer
+
+
+def _set_address(customer: Customer, address: Address) -> None:
+    customer.address_lines = "\n".join(address.lines)
+    customer.postcode = address.postcode
+    customer.city = address.city
+    customer.billing_address = address.printed
+
+
+@gives_reason
+@transaction.atomic
+def correct_customer(
+    *,
+    customer_id: uuid.UUID | str,
+    reason: str,
+    legal_name: str | object = UNSET,
+    billing_email: str | object = UNSET,
+    address: Address | object = UNSET,
+) -> Customer:
+    """Correct a customer's legal name, billing e-mail and/or address. The SIREN never
+    changes (another SIREN is another customer). Records `contracts.customer.corrected`,
+    and amends each of its contracts that is not cancelled (their state carries the
+    customer: billing and invoicing take the new buyer for the next invoices; an issued
+    invoice keeps the buyer it was issued to). Raises NotFound, ValidationError."""
+    try:
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, ValidationError):
+        raise NotFound("No such customer.", Code.CUSTOMER_UNKNOWN) from None
+    before = customer_state(customer)
+    if legal_name is not UNSET:
+        customer.legal_name = str(legal_name).strip()
+    if billing_email is not UNSET:
+        customer.billing_email = str(billing_email).strip()
+    if address is not UNSET:
+        assert isinstance(address, Address)
+        address.validate(customer.country)
+        _set_address(customer, address)
+    after_fields = customer_state(customer)
+    changes = {
+        field: {"from": before[field], "to": after_fields[field]}
+        for field in ("legal_name", "billing_email", "billing_address", "address")
+        if before[field] != after_fields[field]
+    }
+    if not changes:
+        return customer
+    customer.full_clean()
+    customer.save()
+    state = customer_state(customer)
+    record(events.CustomerCorrected(customer=state, changes=changes, reason=reason.strip()))
+    contracts = Contract.objects.select_for_update().filter(customer=customer).exclude(status=ContractStatus.CANCELLED)
+    for contract in contracts.order_by("pk"):
+        contract.customer = customer
+        _save_and_publish(contract, events.ContractAmended, changes={"customer": {"from": before, "to": state}})
     return customer
 
 
@@ -215,6 +292,7 @@ def subscribe_contract(
     return contract
 
 
+@gives_reason
 @transaction.atomic
 def amend_contract(
     *,
@@ -222,6 +300,7 @@ def amend_contract(
     credit_limit: int | object = UNSET,
     ends_on: dt.date | object | None = UNSET,
     vat_scheme: str | object = UNSET,
+    reason: str = "",
 ) -> Contract:
     """Change the credit limit, the end date and/or the VAT scheme of its next invoices.
     Refused on a cancelled contract."""
@@ -241,6 +320,7 @@ def amend_contract(
     return _save_and_publish(contract, events.ContractAmended, changes=changes)
 
 
+@gives_reason
 @transaction.atomic
 def suspend_contract(*, contract_id: uuid.UUID | str, reason: str) -> Contract:
     """Stop accepting purchases under the contract until it is reactivated."""
@@ -265,6 +345,7 @@ def reactivate_contract(*, contract_id: uuid.UUID | str) -> Contract:
     return _save_and_publish(contract, events.ContractReactivated)
 
 
+@gives_reason
 @transaction.atomic
 def cancel_contract(*, contract_id: uuid.UUID | str, reason: str) -> Contract:
     """End the contract for good."""
@@ -278,8 +359,9 @@ def cancel_contract(*, contract_id: uuid.UUID | str, reason: str) -> Contract:
 # --- mandates -------------------------------------------------------------------------
 
 
+@gives_reason
 @transaction.atomic
-def renew_mandate(*, contract_id: uuid.UUID | str, mandate: MandateDetails) -> Contract:
+def renew_mandate(*, contract_id: uuid.UUID | str, mandate: MandateDetails, reason: str = "") -> Contract:
     """Replace the contract's current mandate (if any) by a new active one."""
     contract = _locked_contract(contract_id)
     _refuse_if_cancelled(contract, "renew its mandate")
@@ -293,6 +375,7 @@ def renew_mandate(*, contract_id: uuid.UUID | str, mandate: MandateDetails) -> C
     )
 
 
+@gives_reason
 @transaction.atomic
 def revoke_mandate(*, contract_id: uuid.UUID | str, reason: str = "") -> Contract:
     """Revoke the current mandate: no direct debit, hence no purchase, until renewed."""
@@ -354,8 +437,9 @@ def set_subscriber_cap(*, contract_id: uuid.UUID | str, external_ref: str, month
     return subscriber
 
 
+@gives_reason
 @transaction.atomic
-def remove_subscriber(*, contract_id: uuid.UUID | str, external_ref: str) -> Contract:
+def remove_subscriber(*, contract_id: uuid.UUID | str, external_ref: str, reason: str = "") -> Contract:
     """Withdraw a subscriber's right to buy under the contract."""
     contract = _locked_contract(contract_id)
     subscriber = contract.subscribers.filter(external_ref=external_ref, removed_at__isnull=True).first()

@@ -1,6 +1,11 @@
 """Validation and normalisation of identifiers, by well-kept libraries: schwifty (IBAN,
 BIC), python-stdnum (SIREN, EU VAT numbers), pycountry (ISO 4217, ISO 3166)."""
 
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
 import pycountry
 from django.core.exceptions import ValidationError
 from schwifty import BIC, IBAN
@@ -124,3 +129,57 @@ def nested_under(prefix: str, error: ValidationError) -> ValidationError:
     return ValidationError(
         {f"{prefix}.{field}" if field != "__all__" else prefix: errors for field, errors in error.error_dict.items()}
     )
+
+
+# --- postal addresses ------------------------------------------------------------------
+
+_POSTCODE_CITY = re.compile(r"^(?P<postcode>[0-9A-Z][0-9A-Z -]{1,9}[0-9A-Z])\s+(?P<city>\S.*)$")
+_FRENCH_POSTCODE = re.compile(r"^[0-9]{5}$")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A billing address: street lines (1 to 3), postcode and city; the country is the
+    customer's."""
+
+    lines: tuple[str, ...]
+    postcode: str
+    city: str
+
+    @classmethod
+    def of(cls, lines, postcode: str, city: str) -> Address:
+        if isinstance(lines, str):
+            lines = lines.splitlines()
+        return cls(tuple(line.strip() for line in lines if line.strip()), postcode.strip().upper(), city.strip())
+
+    def validate(self, country: str) -> None:
+        """Raises ValidationError naming `address.<field>`."""
+        errors = {}
+        if not 1 <= len(self.lines) <= 3 or any(len(line) > 100 for line in self.lines):
+            errors["address.lines"] = "One to three street lines of at most 100 characters."
+        if not self.postcode:
+            errors["address.postcode"] = "The postcode is required."
+        elif country == "FR" and not _FRENCH_POSTCODE.match(self.postcode):
+            errors["address.postcode"] = "A French postcode is five digits."
+        elif len(self.postcode) > 16:
+            errors["address.postcode"] = "At most 16 characters."
+        if not self.city or len(self.city) > 100:
+            errors["address.city"] = "The city is required (at most 100 characters)."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def printed(self) -> str:
+        return "\n".join([*self.lines, f"{self.postcode} {self.city}"])
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """The address a client gave as one text (the API's `billing_address`): its last
+        line must be the postcode then the city ("75008 Paris"). Raises ValidationError."""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        match = _POSTCODE_CITY.match(lines[-1]) if len(lines) >= 2 else None
+        if match is None:
+            raise ValidationError(
+                {"billing_address": "Give the street lines, then the postcode and the city on the last line."}
+            )
+        return cls.of(lines[:-1], match["postcode"], match["city"])

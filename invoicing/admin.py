@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
 
-from boissipay.admin import ReadOnlyModelAdmin, admin_link
+from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -64,7 +64,7 @@ def _queue_run(request, *, period, contract_reference="", dry_run=False) -> Bill
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(ReadOnlyModelAdmin):
+class BillingRunAdmin(AuditTrailMixin, ReadOnlyModelAdmin):
     list_display = [
         "created_at",
         "period_display",
@@ -215,7 +215,7 @@ class PlatformStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ExportMixin, ReadOnlyModelAdmin):
+class InvoiceAdmin(AuditTrailMixin, ExportMixin, ReadOnlyModelAdmin):
     resource_classes = [InvoiceResource]  # CSV and XLSX, as filtered (boissipay.exports)
     import_export_change_list_template = "admin/invoicing/invoice/change_list.html"  # + the aged receivables
     list_display = [

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from boissipay import outbox
+from boissipay.actor import gives_reason
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
 from invoicing.documents import vat_at
@@ -43,6 +44,7 @@ class AmountLine:
     description: str = ""
 
 
+@gives_reason
 def issue_credit_note(
     *,
     invoice_id: uuid.UUID | str,

@@ -23,10 +23,16 @@ class Party:
     name: str
     siren: str
     vat_number: str
-    address: str  # several lines separated by "\n"; the last line is usually "postcode city"
+    address: str  # as printed: several lines separated by "\n", the last one "postcode city"
     country: str  # ISO 3166-1 alpha-2
     email: str = ""
     legal_information: str = ""  # the seller's legal form, share capital and trade register (BT-33)
+    # The structured address (BT-35..BT-38 / BT-50..BT-53), when the party has one: the
+    # e-invoice takes it as it is. Without it (the seller's settings, an invoice issued
+    # before customers had one) the printed address is read: its last line "postcode city".
+    street_lines: tuple[str, ...] = ()
+    postcode: str = ""
+    city: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,6 +212,17 @@ def check_document(document: InvoiceDocument) -> None:
         raise InvalidDocument("total excl. tax + total VAT != total incl. tax")
 
 
+def _structured_address(party: Party) -> dict[str, str]:
+    lines = [*party.street_lines, "", "", ""][:3]
+    return {
+        "line_one": lines[0],
+        "line_two": lines[1],
+        "line_three": lines[2],
+        "postcode": party.postcode,
+        "city_name": party.city,
+    }
+
+
 def _split_address(address: str) -> dict[str, str]:
     """Street lines, postcode and city from "line\\nline\\npostcode city" (the last line holds the city)."""
     lines = [part.strip() for part in address.splitlines() if part.strip()]
@@ -247,7 +264,7 @@ def _fill_party(trade_party, party: Party) -> None:
     trade_party.name = party.name
     if party.siren:
         trade_party.legal_organization.id = (SCHEME_SIREN, _compact(party.siren))  # BT-30 / BT-47
-    address = _split_address(party.address)
+    address = _structured_address(party) if party.postcode else _split_address(party.address)
     for field, value in address.items():
         if value:
             setattr(trade_party.address, field, value)

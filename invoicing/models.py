@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Now
 
+from boissipay.history import track
+
 
 class InvoicingContract(models.Model):
     """What invoicing needs of a contract to issue its invoice, from contract events."""
@@ -53,6 +55,7 @@ class BillingRunStatus(models.TextChoices):
     INTERRUPTED = "interrupted", "Interrupted"
 
 
+@track()
 class BillingRun(models.Model):
     """One execution of the monthly billing run, whoever started it."""
 
@@ -92,6 +95,7 @@ class BillingRun(models.Model):
         return None
 
 
+@track()
 class Invoice(models.Model):
     """An invoice or a credit note. Totals are the signed sums of its lines (negative
     for a credit note); its lines are the billable operations that point to it."""

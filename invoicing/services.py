@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from boissipay import outbox
+from boissipay.actor import gives_reason
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError, NotFound
 from boissipay.readmodel import keep_newest
@@ -76,7 +77,8 @@ def apply_contract_state(*, state: dict) -> bool:
         "customer_id": customer["customer_id"],
         "buyer": {
             key: customer[key]
-            for key in ("legal_name", "siren", "vat_number", "billing_email", "billing_address", "country")
+            for key in ("legal_name", "siren", "vat_number", "billing_email", "billing_address", "address", "country")
+            if key in customer  # `address`: since issue 17
         },
         "currency": state["currency"],
         "payment_terms_days": state["payment_terms_days"],
@@ -250,6 +252,7 @@ def start_billing_run(
     )
 
 
+@gives_reason
 def start_early_invoice(*, contract_reference: str, reason: str, trigger: str, started_by: str) -> BillingRun:
     """Record staff's request to invoice one contract now, before its month has ended
     (the final invoice of a cancelled contract, say): every operation of the contract
@@ -274,6 +277,7 @@ def start_early_invoice(*, contract_reference: str, reason: str, trigger: str, s
     )
 
 
+@gives_reason
 def invoice_early(*, contract_reference: str, reason: str, trigger: str, started_by: str) -> BillingRun:
     """`start_early_invoice`, executed now."""
     run = start_early_invoice(
@@ -733,6 +737,9 @@ def _parties(seller: dict, buyer: dict) -> tuple[documents.Party, documents.Part
             address=buyer["billing_address"],
             country=buyer["country"],
             email=buyer["billing_email"],
+            street_lines=tuple(buyer.get("address", {}).get("lines", ())),
+            postcode=buyer.get("address", {}).get("postcode", ""),
+            city=buyer.get("address", {}).get("city", ""),
         ),
     )
 
@@ -876,6 +883,7 @@ def record_paid_outside(*, invoice_id, total: int) -> bool:
     return bool(Invoice.objects.filter(pk=invoice_id, paid_outside__lt=total).update(paid_outside=total))
 
 
+@gives_reason
 def mark_invoice_unpaid(*, invoice_id, reason: str) -> bool:
     """Its collection came back after it succeeded (a return or a refund): sent and unpaid
     again, awaiting the next attempt or staff. Returns False when nothing changed."""
@@ -909,6 +917,7 @@ def report_platform_status(*, invoice_id, status: str, on: dt.date) -> None:
     einvoicing.report(invoice, status, amount=invoice.total_incl_tax - invoice.credited, on=on)
 
 
+@gives_reason
 def mark_invoice_failed(*, invoice_id, reason: str) -> bool:
     """Its collection failed for good. Returns False when nothing changed."""
     with transaction.atomic():

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from import_export.admin import ExportMixin
 
-from boissipay.admin import ReadOnlyModelAdmin, admin_link
+from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import credit_notes, manual_payments, services
@@ -254,7 +254,7 @@ class ManualPaymentForm(forms.Form):
 
 
 @admin.register(ManualPayment)
-class ManualPaymentAdmin(ReadOnlyModelAdmin):
+class ManualPaymentAdmin(AuditTrailMixin, ReadOnlyModelAdmin):
     """Transfers and cheques received outside the debit, with the invoices they paid and
     the credit left; "Record a payment received" records one (manual_payments service)."""
 

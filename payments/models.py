@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.db.models.functions import Now
 
+from boissipay.history import track
+
 
 class PaymentItemStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -205,6 +207,7 @@ class ManualPaymentMethod(models.TextChoices):
     CREDIT_NOTE = "credit_note", "Credit note"
 
 
+@track()
 class ManualPayment(models.Model):
     """Money a customer sent outside the direct debit (a transfer, a cheque), recorded by
     staff and allocated to its invoices. What is not allocated is the customer's credit,

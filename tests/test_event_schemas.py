@@ -24,6 +24,7 @@ from boissipay.events import topic_for
 from boissipay.models import OutboxEvent
 from contracts import services
 from contracts.models import Contract
+from contracts.validators import Address
 from invoicing import services as invoicing_services
 from payments import services as payments_services
 from payments.gateways import Debit
@@ -173,6 +174,12 @@ def record_every_contracts_event() -> None:
     )
     services.set_subscriber_cap(contract_id=contract.pk, external_ref="EMP-002", monthly_cap=None)
     services.remove_subscriber(contract_id=contract.pk, external_ref="EMP-001")
+    services.correct_customer(
+        customer_id=customer.pk,
+        billing_email="factures@acme.example",
+        address=Address.of(["2 rue de la Paix"], "75002", "Paris"),
+        reason="The customer's letter",
+    )
     services.cancel_contract(contract_id=contract.pk, reason="Customer left")
 
 

@@ -3,8 +3,21 @@ from rest_framework import serializers
 
 from boissipay.api.serializers import MoneyAmountField, StrictInputSerializer
 from boissipay.clock import business_today
+from contracts.validators import Address
 
 # --- input ----------------------------------------------------------------------------
+
+
+class AddressSerializer(StrictInputSerializer):
+    lines = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=3, help_text="One to three street lines."
+    )
+    postcode = serializers.CharField(max_length=16)
+    city = serializers.CharField(max_length=100)
+
+    def to_internal_value(self, data):
+        fields = super().to_internal_value(data)
+        return Address.of(fields["lines"], fields["postcode"], fields["city"])
 
 
 class CustomerCreateSerializer(StrictInputSerializer):
@@ -12,8 +25,28 @@ class CustomerCreateSerializer(StrictInputSerializer):
     siren = serializers.CharField(max_length=11)
     vat_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     billing_email = serializers.EmailField(max_length=254)
-    billing_address = serializers.CharField(max_length=1000)
+    address = AddressSerializer(required=False)
+    billing_address = serializers.CharField(
+        max_length=1000, required=False, help_text="Instead of `address`: the lines, then 'postcode city' last."
+    )
     country = serializers.CharField(min_length=2, max_length=2, required=False, default="FR")
+
+    def validate(self, attrs):
+        if ("address" in attrs) == ("billing_address" in attrs):
+            raise serializers.ValidationError({"address": "Give the address, or the billing_address text (not both)."})
+        return attrs
+
+
+class CustomerCorrectionSerializer(StrictInputSerializer):
+    legal_name = serializers.CharField(max_length=200, required=False)
+    billing_email = serializers.EmailField(max_length=254, required=False)
+    address = AddressSerializer(required=False)
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+    def validate(self, attrs):
+        if not attrs.keys() - {"reason"}:
+            raise serializers.ValidationError("Give at least one of legal_name, billing_email, address.")
+        return attrs
 
 
 class MandateInputSerializer(StrictInputSerializer):
@@ -85,8 +118,13 @@ class CustomerSerializer(serializers.Serializer):
     vat_number = serializers.CharField()
     billing_email = serializers.EmailField()
     billing_address = serializers.CharField()
+    address = serializers.SerializerMethodField()
     country = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+    @extend_schema_field(AddressSerializer)
+    def get_address(self, customer) -> dict:
+        return {"lines": customer.address_lines.splitlines(), "postcode": customer.postcode, "city": customer.city}
 
 
 class MandateSerializer(serializers.Serializer):

@@ -74,7 +74,7 @@ class CustomerListView(APIView):
 
 
 class CustomerDetailView(APIView):
-    required_scopes = {"GET": READ}
+    required_scopes = {"GET": READ, "PATCH": WRITE}
 
     @extend_schema(
         operation_id="getCustomer",
@@ -84,6 +84,23 @@ class CustomerDetailView(APIView):
     def get(self, request, customer_id):
         customer = get_object_or_404(selectors.customers_visible_to(request.user), pk=customer_id)
         return Response(io.CustomerSerializer(customer).data)
+
+    @extend_schema(
+        operation_id="correctCustomer",
+        tags=["customers"],
+        parameters=[IDEMPOTENCY_KEY],
+        request=io.CustomerCorrectionSerializer,
+        responses={200: io.CustomerSerializer, **problems(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, customer_id):
+        get_object_or_404(selectors.customers_visible_to(request.user), pk=customer_id)
+        data = _parse(io.CustomerCorrectionSerializer, request)
+
+        def perform():
+            customer = services.correct_customer(customer_id=customer_id, **data)
+            return Response(io.CustomerSerializer(customer).data)
+
+        return idempotent(request, perform)
 
 
 class ContractFilterSerializer(QueryFilterSerializer):

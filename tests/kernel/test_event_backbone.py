@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 from django.db import connection, transaction
 
-from boissipay import bus, services
+from boissipay import actor, bus, services
 from boissipay.consumer import ContextConsumer
 from boissipay.dispatcher import EventDispatcher
 from boissipay.events import DomainEvent
@@ -84,7 +84,10 @@ def test_events_built_by_the_database_are_recorded_and_delivered_like_the_others
         assert eventkit.effects() == []  # not before commit
     rows = list(OutboxEvent.objects.filter(position__in=positions).order_by("position"))
     assert [row.payload["n"] for row in rows] == [1, 2, 3]
-    assert rows[0].payload == ThingHappened(contract_id=contracts[1], n=1).payload()
+    assert rows[0].payload == {
+        **ThingHappened(contract_id=contracts[1], n=1).payload(),
+        "actor": actor.current().payload(),
+    }
     assert {(row.topic, row.event_type, row.aggregate_id) for row in rows} == {
         ("boissipay.audit.v1", "test.thing.happened", str(contract)) for contract in contracts
     }
