@@ -23,7 +23,8 @@ from kafka.partitioner import DefaultPartitioner, murmur2
 from boissipay.events import EventMessage, topic_for
 from boissipay.kafka_config import client_options
 
-CONTEXTS = ("contracts", "billing", "invoicing", "payments")
+CONTEXTS = ("contracts", "billing", "invoicing", "payments")  # each publishes its topic
+CONSUMERS = (*CONTEXTS, "accounting")  # each consumes, in its own group (accounting publishes nothing)
 ALL_TOPICS = tuple(topic_for(context) for context in CONTEXTS)
 _FORMAT = JSONFormat()
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "billing",
     "invoicing",
     "payments",
+    "accounting",
 ]
 # Development-only tools (devtools: the embedded servers, the provider emulator, run_local,
 # demo) are an app for local runs and the tests only; production neither lists nor ships them.
@@ -273,7 +274,25 @@ EVENT_HANDLER_MAX_ATTEMPTS = env_int("EVENT_HANDLER_MAX_ATTEMPTS", 3)
 # "kafka": a consumer group (manage.py consume_events --context X) feeds them.
 EVENT_FEED = {
     context: env(f"EVENT_FEED_{context.upper()}", env("EVENT_FEED", "inprocess"))
-    for context in ("contracts", "billing", "invoicing", "payments")
+    for context in ("contracts", "billing", "invoicing", "payments", "accounting")
+}
+
+# --- Accounting: the ledger's accounts (plan comptable général) and the FEC -------------
+# VAT collected per rate: ACCOUNTING_VAT_ACCOUNTS="20=445712,10=445711,5.5=445713,2.1=445714".
+ACCOUNTING = {
+    "customers": env("ACCOUNTING_CUSTOMERS_ACCOUNT", "411000"),
+    "customers_label": "Clients",
+    "auxiliary_prefix": env("ACCOUNTING_AUXILIARY_PREFIX", "C"),
+    "revenue": env("ACCOUNTING_REVENUE_ACCOUNT", "706000"),
+    "revenue_label": "Prestations de services",
+    "vat": dict(
+        pair.strip().split("=", 1)
+        for pair in env("ACCOUNTING_VAT_ACCOUNTS", "20=445712,10=445711,5.5=445713,2.1=445714").split(",")
+        if pair.strip()
+    ),
+    "vat_default": env("ACCOUNTING_VAT_ACCOUNT", "445710"),
+    "bank": env("ACCOUNTING_BANK_ACCOUNT", "512000"),
+    "bank_label": "Banque",
 }
 
 # --- Back office exports (django-import-export): CSV and XLSX of the lists, as filtered ----

@@ -33,6 +33,7 @@ DATE_SENSITIVE = [
     "tests/contracts",
     "tests/invoicing",
     "tests/payments",
+    "tests/accounting",
     "tests/test_event_schemas.py",
     "tests/test_demo.py",
     # Not: the provider emulator's own tests (a network emulator, no dates), and the

@@ -93,3 +93,11 @@ def test_an_administrator_manages_staff_accounts_and_api_keys():
     assert client.get("/admin/boissipay/apikey/").status_code == 200
     assert "revoke" in actions(client, "/admin/boissipay/apikey/")
     assert client.get("/admin/payments/manualpayment/record/").status_code == 200
+
+
+def test_credit_control_reads_the_ledger_and_downloads_the_fec_but_writes_no_entry():
+    client = staff(CREDIT_CONTROL)
+    assert client.get("/admin/accounting/journalentry/").status_code == 200
+    assert client.get("/admin/accounting/journalentry/fec/").status_code == 200
+    assert not client.user.has_perm("accounting.change_journalentry")
+    assert not client.user.has_perm("accounting.delete_journalentry")

@@ -5,14 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from boissipay import metrics
 from boissipay.consumer import ContextConsumer
-from boissipay.transport import CONTEXTS
+from boissipay.transport import CONSUMERS
 
 
 class Command(BaseCommand):
     help = "Run a context's Kafka consumer group, feeding that context's event handlers."
 
     def add_arguments(self, parser):
-        parser.add_argument("--context", required=True, choices=CONTEXTS)
+        parser.add_argument("--context", required=True, choices=CONSUMERS)
         parser.add_argument("--group-id", help="Default: boissipay.<context>.")
         parser.add_argument(
             "--metrics-port", type=int, help="Serve this process's Prometheus metrics here (default: METRICS_PORT)."
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         consumer = ContextConsumer(context, group_id=group_id)
-        if context not in CONTEXTS:
+        if context not in CONSUMERS:
             raise CommandError(f"unknown context {context}")
         self.stdout.write(f"consuming for {context} as group {consumer.group_id} from {consumer.servers}")
         consumer.run(stop=stop)

@@ -1,0 +1,106 @@
+"""The ledger in the back office: entries with their lines (read-only: they are written
+from the events), and the FEC of a period, as a page and as an action on entries."""
+
+import datetime as dt
+import io
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Min, Sum
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from accounting import fec
+from accounting.models import EntryLine, JournalEntry
+from boissipay.admin import ReadOnlyModelAdmin
+from boissipay.money import format_money
+
+
+class EntryLineInline(admin.TabularInline):
+    model = EntryLine
+    extra = 0
+    can_delete = False
+    fields = ["account", "account_label", "customer_id", "debit_display", "credit_display"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="débit")
+    def debit_display(self, line):
+        return format_money(line.debit, line.entry.currency) if line.debit else ""
+
+    @admin.display(description="crédit")
+    def credit_display(self, line):
+        return format_money(line.credit, line.entry.currency) if line.credit else ""
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(label="Du")
+    end = forms.DateField(label="Au (date de clôture)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise forms.ValidationError("La date de début est après la date de fin.")
+        return data
+
+
+def fec_response(start: dt.date, end: dt.date) -> HttpResponse:
+    buffer = io.BytesIO()
+    fec.write(start, end, buffer)
+    response = HttpResponse(buffer.getvalue(), content_type=f"text/plain; charset={fec.ENCODING}")
+    response["Content-Disposition"] = f'attachment; filename="{fec.file_name(end)}"'
+    return response
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyModelAdmin):
+    list_display = ["entry_date", "journal", "number", "piece_ref", "label", "amount_display", "currency"]
+    list_filter = ["journal", "kind", ("entry_date", admin.DateFieldListFilter), "currency"]
+    search_fields = ["piece_ref", "label", "source_ref"]
+    date_hierarchy = "entry_date"
+    inlines = [EntryLineInline]
+    readonly_fields = [f.name for f in JournalEntry._meta.fields]
+    actions = ["export_fec"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total_debit=Sum("lines__debit"))
+
+    @admin.display(description="montant", ordering="total_debit")
+    def amount_display(self, entry):
+        return format_money(entry.total_debit, entry.currency)
+
+    def get_urls(self):
+        return [
+            path("fec/", self.admin_site.admin_view(self.fec_view), name="accounting_journalentry_fec"),
+            *super().get_urls(),
+        ]
+
+    def fec_view(self, request):
+        """The FEC of a period, as a file (the same as `manage.py export_fec`)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PeriodForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            return fec_response(form.cleaned_data["start"], form.cleaned_data["end"])
+        return TemplateResponse(
+            request,
+            "admin/accounting/fec_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Fichier des écritures comptables (FEC)",
+                "form": form,
+                "opts": self.opts,
+            },
+        )
+
+    @admin.action(description="Exporter le FEC de la période des écritures sélectionnées")
+    def export_fec(self, request, queryset):
+        bounds = queryset.aggregate(start=Min("entry_date"), end=Max("entry_date"))
+        return fec_response(bounds["start"], bounds["end"])
