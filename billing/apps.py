@@ -6,4 +6,4 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import handlers, metrics  # noqa: F401  (registers the event handlers and metrics)
+        from billing import dashboard, handlers, metrics  # noqa: F401  (registers the handlers, metrics, dashboard)

@@ -40,7 +40,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "boissipay.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "boissipay.admin_config.BoissipayAdminConfig",  # django.contrib.admin, with Boissipay's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "pgtrigger",
     "pghistory",
     "boissipay",
@@ -76,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the admin's two-factor login
     "boissipay.actor.ActorMiddleware",  # who acts: the staff user or the API key (events, history)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -111,6 +114,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Two-factor authentication of the admin (boissipay.admin_site): each account may turn it
+# on; with ADMIN_REQUIRE_2FA every staff account must, before anything else.
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = "Boissipay"
+
 # Audit trail (boissipay.history, ADR 0031): the context of each change names its actor
 # and reason when the row changes.
 PGHISTORY_JSON_ENCODER = "boissipay.actor.HistoryJSONEncoder"

@@ -6,4 +6,4 @@ class InvoicingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from invoicing import handlers, metrics  # noqa: F401  (registers the event handlers and metrics)
+        from invoicing import dashboard, handlers, metrics  # noqa: F401  (registers the handlers, metrics, dashboard)

@@ -11,6 +11,7 @@ from django.urls import path
 from import_export.admin import ExportMixin
 
 from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
+from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
 from payments import credit_notes, manual_payments, services
@@ -51,6 +52,23 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Debits not collected after the invoice's due date (the dashboard's figure)."""
+
+    title = "retard"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "En retard")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            from payments.dashboard import UNCOLLECTED
+
+            return queryset.filter(status__in=UNCOLLECTED, original_due_date__lt=business_today())
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(ExportMixin, ReadOnlyModelAdmin):
     readonly_fields = ["related"]
@@ -79,6 +97,7 @@ class PaymentAdmin(ExportMixin, ReadOnlyModelAdmin):
     ]
     list_filter = [
         "status",
+        OverdueFilter,
         "gateway",
         "reason_code",
         ("on_hold", admin.EmptyFieldListFilter),

@@ -6,4 +6,4 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from payments import handlers, metrics  # noqa: F401  (registers the event handlers and metrics)
+        from payments import dashboard, handlers, metrics  # noqa: F401  (registers the handlers, metrics, dashboard)
