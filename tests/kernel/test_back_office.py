@@ -23,7 +23,7 @@ _today = freeze_module_at(dt.date(2026, 11, 20))
 pytestmark = pytest.mark.django_db
 
 
-def operator(name="claire.petit", password="Un mot de passe long 2026") -> Client:
+def operator(name="claire.petit", password="Un mot de passe long 2026") -> Client:  # noqa: S107 - a test account
     user = User.objects.create_user(name, password=password, is_staff=True)
     user.groups.add(Group.objects.get(name="Opérateur finance"))
     client = Client()
