@@ -19,6 +19,9 @@ $(STAMP): requirements.txt
 	@# process, with the saxonche wheel: no Java.)
 	@command -v faketime >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; }
+	@# Debian's Chromium: the back office's real-browser tests (Playwright drives it; no download).
+	@command -v chromium >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $(STAMP)

@@ -8,12 +8,15 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Min, Sum
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.dateparse import parse_date
+from django.utils.html import format_html
 
-from accounting import fec
-from accounting.models import EntryLine, JournalEntry
+from accounting import fec, statements
+from accounting.models import EntryLine, JournalEntry, LedgerCustomer
 from boissipay.admin import ReadOnlyModelAdmin
 from boissipay.money import format_money
 
@@ -104,3 +107,45 @@ class JournalEntryAdmin(ReadOnlyModelAdmin):
     def export_fec(self, request, queryset):
         bounds = queryset.aggregate(start=Min("entry_date"), end=Max("entry_date"))
         return fec_response(bounds["start"], bounds["end"])
+
+
+@admin.register(LedgerCustomer)
+class LedgerCustomerAdmin(ReadOnlyModelAdmin):
+    """The customers' accounts (411): each one's statement of account as a PDF."""
+
+    list_display = ["legal_name", "siren", "statement_link"]
+    search_fields = ["legal_name", "siren"]
+
+    @admin.display(description="relevé de compte")
+    def statement_link(self, customer):
+        return format_html(
+            '<a href="{}">PDF de l\'année</a>', reverse("admin:accounting_ledgercustomer_statement", args=[customer.pk])
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<uuid:customer_id>/statement/",
+                self.admin_site.admin_view(self.statement_view),
+                name="accounting_ledgercustomer_statement",
+            ),
+            *super().get_urls(),
+        ]
+
+    def statement_view(self, request, customer_id):
+        """`?start=YYYY-MM-DD&end=YYYY-MM-DD&currency=EUR`: this year so far by default."""
+        from boissipay.clock import business_today
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        customer = get_object_or_404(LedgerCustomer, pk=customer_id)
+        today = business_today()
+        start = parse_date(request.GET.get("start", "")) or today.replace(month=1, day=1)
+        end = parse_date(request.GET.get("end", "")) or today
+        currency = request.GET.get("currency", "EUR")
+        if start > end or not (len(currency) == 3 and currency.isalpha()):
+            raise Http404("Une période (start <= end) et une devise de trois lettres.")
+        pdf = statements.render_pdf(statements.statement(customer, start, end, currency.upper()))
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="releve-{customer.siren}-{end:%Y%m%d}.pdf"'
+        return response

@@ -47,7 +47,11 @@ def collection_entry(message: EventMessage) -> None:
 @handles(PaymentReturned.event_type, PaymentRefunded.event_type, context=CONTEXT)
 def return_entry(message: EventMessage) -> None:
     services.record_return(
-        event_id=message.id, event_type=message.type, payment=message.data["payment"], occurred_at=message.occurred_at
+        event_id=message.id,
+        event_type=message.type,
+        payment=message.data["payment"],
+        occurred_at=message.occurred_at,
+        returned_on=message.data.get("returned_on"),
     )
 
 

@@ -29,7 +29,6 @@ from accounting.models import (
     LedgerContract,
     LedgerCustomer,
 )
-from boissipay.clock import PARIS
 
 
 class Unbalanced(ValueError):
@@ -181,8 +180,10 @@ def _customer_of_contract(contract_id: str) -> str | None:
     return str(link) if link else None
 
 
-def _paris_day(occurred_at: dt.datetime | None) -> dt.date:
-    from boissipay.clock import business_today
+def _recorded_day(occurred_at: dt.datetime | None) -> dt.date:
+    """The day (Europe/Paris) of a movement whose event predates the dates payloads now
+    carry (`returned_on`, `status_on`): the event's own time."""
+    from boissipay.clock import PARIS, business_today
 
     return occurred_at.astimezone(PARIS).date() if occurred_at else business_today()
 
@@ -194,7 +195,7 @@ def record_collection(
     was paid otherwise or credited)."""
     collected = payment["amount"] - payment.get("allocated", 0) - payment.get("credited", 0)
     customer_id = _customer_of_contract(payment["contract_id"])
-    day = _paris_day(occurred_at)
+    day = dt.date.fromisoformat(payment["due_date"])  # the debit's settlement date
     return record_entry(
         event_id=event_id,
         event_type=event_type,
@@ -211,9 +212,11 @@ def record_collection(
     )
 
 
-def record_return(*, event_id, event_type: str, payment: dict, occurred_at: dt.datetime | None) -> JournalEntry | None:
+def record_return(
+    *, event_id, event_type: str, payment: dict, occurred_at: dt.datetime | None, returned_on: str | None = None
+) -> JournalEntry | None:
     """Bank journal: a collected debit came back (return or refund on the debtor's
-    request): the collection's entry, reversed."""
+    request), on the day payments applied it: the collection's entry, reversed."""
     source_ref = f"{payment['payment_id']}:{payment['attempts']}"
     collection = JournalEntry.objects.filter(kind="collection", source_ref=source_ref).first()
     if collection is not None:
@@ -221,7 +224,7 @@ def record_return(*, event_id, event_type: str, payment: dict, occurred_at: dt.d
     else:  # collected before the ledger existed: what the payment says it took
         amount = payment["amount"] - payment.get("allocated", 0) - payment.get("credited", 0)
     customer_id = _customer_of_contract(payment["contract_id"])
-    day = _paris_day(occurred_at)
+    day = dt.date.fromisoformat(returned_on) if returned_on else _recorded_day(occurred_at)
     return record_entry(
         event_id=event_id,
         event_type=event_type,
@@ -267,7 +270,7 @@ def record_refund(
     if refund["status"] != "exported":
         return None
     customer_id = _customer_of_contract(payment["contract_id"])
-    day = _paris_day(occurred_at)
+    day = dt.date.fromisoformat(refund["status_on"]) if refund.get("status_on") else _recorded_day(occurred_at)
     return record_entry(
         event_id=event_id,
         event_type=event_type,

@@ -73,7 +73,119 @@ class AuditTrailMixin:
         return f"{date_format(localtime(change.at), 'SHORT_DATETIME_FORMAT')}, {change.actor_label}{reason}"
 
 
-class ReadOnlyModelAdmin(OperateMixin, admin.ModelAdmin):
+MONEY_FIELDS = {
+    "amount",
+    "allocated",
+    "credited",
+    "credit_limit",
+    "invoiced_unpaid",
+    "monthly_cap",
+    "paid_outside",
+    "rounding_adjustment",
+    "total_excl_tax",
+    "total_incl_tax",
+    "total_vat",
+    "unallocated",
+    "unbilled",
+    "vat_amount",
+}
+
+
+# Keys of JSON values (VAT breakdowns, totals) that hold minor units.
+JSON_MONEY_KEYS = {"base", "vat", "amount", "excl_tax", "incl_tax", "total"}
+
+
+def _present_json(value, currency: str = "EUR"):
+    """A JSON value as staff read it: an object as a list of "name: value", a list of
+    objects as a table; amounts in their currency."""
+    from django.utils.html import format_html, format_html_join
+
+    def cell(key, item):
+        if key in JSON_MONEY_KEYS and isinstance(item, int) and not isinstance(item, bool):
+            from boissipay.money import format_money
+
+            return format_money(item, currency)
+        return _plain(item)
+
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        return format_html(
+            "<dl style='margin:0'>{}</dl>",
+            format_html_join(
+                "", "<dt>{}</dt><dd style='margin-left:1em'>{}</dd>", ((k, _plain(v)) for k, v in value.items())
+            ),
+        )
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        columns = list(dict.fromkeys(key for item in value for key in item))
+        head = format_html_join("", "<th>{}</th>", ((c,) for c in columns))
+        body = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((cell(c, item.get(c, "")),) for c in columns)),) for item in value),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+    return _plain(value) if value not in (None, "", []) else "—"
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_plain(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(_plain(item) for item in value)
+    return str(value)
+
+
+class PresentedFieldsMixin:
+    """Detail pages show amounts in their currency ("1 069,99 €", not 106999) and JSON as
+    lists and tables, not raw: each such model field is shown through a display of its
+    own (`<field>_shown`) in place of the raw value."""
+
+    def _shown_fields(self) -> dict[str, str]:
+        from django.db import models as django_models
+
+        shown = {}
+        for field in self.model._meta.fields:  # type: ignore[attr-defined]
+            if isinstance(field, django_models.JSONField):
+                shown[field.name] = "json"
+            elif field.name in MONEY_FIELDS and isinstance(field, django_models.IntegerField):
+                shown[field.name] = "money"
+        return shown
+
+    def _swap(self, names):
+        shown = self._shown_fields()
+        return [f"{name}_shown" if name in shown else name for name in names]
+
+    def get_fields(self, request, obj=None):
+        return self._swap(super().get_fields(request, obj))  # type: ignore[misc]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._swap(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+
+    def __getattr__(self, name: str):
+        if name.endswith("_shown"):
+            field_name = name.removesuffix("_shown")
+            kind = self._shown_fields().get(field_name)
+            if kind is not None:
+                field = self.model._meta.get_field(field_name)  # type: ignore[attr-defined]
+
+                def shown(obj):
+                    from boissipay.money import format_money
+
+                    value = getattr(obj, field_name)
+                    if kind == "money":
+                        currency = getattr(obj, "currency", None) or getattr(
+                            getattr(obj, "contract", None), "currency", "EUR"
+                        )
+                        return format_money(value, currency) if value is not None else "—"
+                    return _present_json(value)
+
+                shown.short_description = field.verbose_name  # type: ignore[attr-defined]
+                return shown
+        raise AttributeError(name)
+
+
+class ReadOnlyModelAdmin(PresentedFieldsMixin, OperateMixin, admin.ModelAdmin):
     """Pages of records nobody edits by hand (decisions, events, documents): staff read
     them and act through the admin actions, which call the services."""
 

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "boissipay.i18n.BackOfficeLocaleMiddleware",  # French back office, English API
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -154,7 +155,10 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Time, language -------------------------------------------------------------------
-LANGUAGE_CODE = "en"
+# The back office is in French, English on request; the API always in English (boissipay.i18n).
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+FORMAT_MODULE_PATH = ["config.formats"]  # short French dates: 16/12/2026
 TIME_ZONE = "Europe/Paris"  # business dates are Paris dates; datetimes are stored in UTC
 USE_I18N = True
 USE_TZ = True

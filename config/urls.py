@@ -8,6 +8,7 @@ from boissipay.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the back office's language switch
     path("api/v1/", include("contracts.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("invoicing.api.urls")),

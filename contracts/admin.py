@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from import_export.admin import ExportMixin
 
-from boissipay.admin import AuditTrailMixin, OperateMixin, admin_link
+from boissipay.admin import AuditTrailMixin, OperateMixin, PresentedFieldsMixin, admin_link
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -66,7 +66,12 @@ class CustomerAdmin(CustomerPages, AuditTrailMixin, OperateMixin, admin.ModelAdm
     list_display = ["legal_name", "siren", "vat_number", "billing_email", "postcode", "city", "country", "created_at"]
     list_filter = ["country"]
     search_fields = ["legal_name", "siren", "vat_number", "billing_email", "city"]
-    readonly_fields = ["last_change", *[f.name for f in Customer._meta.fields]]
+    readonly_fields = ["statement", "last_change", *[f.name for f in Customer._meta.fields]]
+
+    @admin.display(description="relevé de compte")
+    def statement(self, customer):
+        """Its statement of account (the ledger's, accounting context), as a PDF."""
+        return admin_link("accounting_ledgercustomer_statement", "PDF de l'année", customer.pk)
 
     def has_add_permission(self, request):
         return False  # customers are registered through the API (services validate and publish)
@@ -128,7 +133,7 @@ class SubscriberAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(ContractPages, AuditTrailMixin, ExportMixin, OperateMixin, admin.ModelAdmin):
+class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, ExportMixin, OperateMixin, admin.ModelAdmin):
     resource_classes = [ContractResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
     list_filter = ["status", "currency", ExpiringSoonFilter]

@@ -185,6 +185,7 @@ def refund_state(refund: Refund) -> RefundState:
         "amount": refund.amount,
         "currency": refund.currency,
         "status": refund.status,
+        "status_on": business_today().isoformat(),  # the day (Europe/Paris) it changed to this status
     }
 
 

@@ -77,6 +77,7 @@ class PaymentReturned(PaymentEvent):
     new_mandate: bool
     credit_control: bool
     retry_on: str | None
+    returned_on: str | None = None  # the day (Europe/Paris) payments applied the return
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +155,7 @@ class RefundState(TypedDict):
     amount: int
     currency: str
     status: str  # held | owed | exported | void
+    status_on: str  # the day (Europe/Paris) it took this status
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -581,6 +581,7 @@ def record_return(
             new_mandate=policy.new_mandate,
             credit_control=policy.credit_control,
             retry_on=retry_on.isoformat() if retry_on else None,
+            returned_on=business_today().isoformat(),
         )
         notices.queue(
             payment,

@@ -204,3 +204,33 @@ def test_staff_download_the_fec_of_a_period_from_the_ledgers_pages(bank):
     assert action.status_code == 200 and read_fec(action.content)
     entry = JournalEntry.objects.first()
     assert staff.get(f"/admin/accounting/journalentry/{entry.pk}/change/").status_code == 200
+
+
+def test_a_customers_statement_lists_its_movements_with_the_running_balance_as_a_pdf(bank):
+    import pypdf
+
+    from accounting import statements
+    from accounting.models import LedgerCustomer
+
+    _a, b, _pay_a, pay_b = quarter(bank)
+    customer = LedgerCustomer.objects.get(pk=b.customer_id)
+    data = statements.statement(customer, dt.date(2026, 10, 1), dt.date(2026, 12, 31))
+    assert [(m.debit, m.credit) for m in data.movements] == [
+        (pay_b.amount, 0),  # the invoice
+        (0, pay_b.amount),  # collected
+        (pay_b.amount, 0),  # returned
+        (0, pay_b.amount),  # paid by transfer
+    ]
+    assert [m.balance for m in data.movements] == [22_000, 0, 22_000, 0] and data.closing == 0
+    assert statements.statement(customer, dt.date(2026, 12, 5), dt.date(2026, 12, 31)).opening == 0
+
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("comptable", password="x"))
+    customer_page = staff.get(f"/admin/contracts/customer/{b.customer_id}/change/").content.decode()
+    url = f"/admin/accounting/ledgercustomer/{b.customer_id}/statement/"
+    assert url in customer_page
+    answer = staff.get(f"{url}?start=2026-10-01&end=2026-12-31")
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/pdf"
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(answer.content)).pages)
+    assert "Relevé de compte" in text and pay_b.invoice_number in text and "VIR-B-1" in text
+    assert staff.get(f"{url}?start=2026-12-31&end=2026-10-01").status_code == 404

@@ -75,8 +75,8 @@ def test_the_contract_list_shows_its_filters_and_search_box(admin_client):
 
     assert listed(response) == {"CTR-SHOWN"}
     page = response.content.decode()
-    assert "By status" in page
-    assert "By currency" in page
+    assert "Par status" in page
+    assert "Par currency" in page
     assert "Expiring within 30 days" in page
     assert 'id="searchbar"' in page
 
@@ -238,7 +238,7 @@ def test_a_reason_is_required_to_suspend(admin_client):
     response = run_action(admin_client, CONTRACTS, "suspend", contract, apply="Confirm", reason="")
 
     assert response.status_code == 200
-    assert "This field is required." in response.content.decode()
+    assert "Ce champ est obligatoire." in response.content.decode()  # the back office speaks French
     assert status_of(contract) == ContractStatus.ACTIVE
 
 

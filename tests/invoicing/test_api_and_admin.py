@@ -150,7 +150,7 @@ def test_the_invoice_list_has_filters_search_and_a_pdf_link(admin_client, invoic
     response = admin_client.get("/admin/invoicing/invoice/")
     page = response.content.decode()
     assert "BP-2026-000001" in page
-    for title in ("By status", "By kind", "By period"):
+    for title in ("Par status", "Par kind", "Par period"):
         assert title in page
     assert 'id="searchbar"' in page
     invoice = Invoice.objects.get()
@@ -225,7 +225,7 @@ def test_the_batch_list_shows_what_each_contract_s_month_will_invoice(admin_clie
     page = listing.content.decode().replace("\u202f", " ").replace("\xa0", " ")
     assert [batch.contract_reference for batch in listing.context["cl"].result_list] == ["CTR-OPEN"]
     assert "35,50 €" in page and "2026-11" in page  # 25.00 + 20 % and 5.00 + 10 %
-    assert "By period" in page and "By invoice" in page
+    assert "Par period" in page and "Par invoice" in page
     found = admin_client.get("/admin/invoicing/billingbatch/", {"q": "CTR-INV"}).context["cl"].result_list
     assert [batch.invoice.number for batch in found] == ["BP-2026-000001"]
 

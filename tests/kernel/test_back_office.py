@@ -123,3 +123,35 @@ def test_with_two_factor_required_a_staff_account_without_it_turns_it_on_first(s
     answer = staff.get("/admin/contracts/contract/")
     assert answer.status_code == 302 and answer["Location"] == "/admin/2fa/"
     assert staff.get("/admin/2fa/").status_code == 200
+
+
+def test_detail_pages_show_amounts_in_their_currency_and_json_as_lists_and_tables():
+    contract = factories.contract(credit_limit=1_000_000)
+    settled()
+    buy(contract, 106_999, dt.date(2026, 10, 5))
+    with time_machine.travel(dt.datetime(2026, 11, 1, 2, tzinfo=PARIS), tick=False):
+        invoicing.run_billing(period="2026-10")
+    settled()
+    from invoicing.models import Invoice
+
+    invoice = Invoice.objects.get(contract_id=contract.pk)
+    staff = operator()
+    staff.force_login(staff.user)
+    page = staff.get(f"/admin/invoicing/invoice/{invoice.pk}/change/").content.decode().replace("\u202f", " ")
+    assert "1 069,99" in page and ">106999<" not in page
+    assert "<dt>legal_name</dt>" in page and "<th>rate</th>" in page and "postcode: 75002" in page
+    assert '{"legal_name"' not in page
+    contract_page = staff.get(f"/admin/contracts/contract/{contract.pk}/change/").content.decode()
+    assert "10 000,00" in contract_page.replace("\u202f", " ")
+
+
+def test_the_back_office_speaks_french_by_default_english_on_request_and_the_api_english_always(client):
+    staff = operator()
+    staff.force_login(staff.user)
+    assert '<html lang="fr"' in staff.get("/admin/").content.decode()
+    assert '<html lang="en"' in staff.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    staff.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    assert '<html lang="en"' in staff.get("/admin/").content.decode()
+    problem = client.get("/api/v1/contracts", HTTP_ACCEPT_LANGUAGE="fr")
+    assert problem.status_code == 401 and "An API key is required" in problem.json()["detail"]
+    assert "Content-Language" not in problem

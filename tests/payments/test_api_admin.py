@@ -82,7 +82,7 @@ def test_staff_mark_a_payment_failed_with_a_reason_which_suspends_the_contract(a
 def test_the_payments_list_has_filters_and_search(admin_client):
     payment = a_payment()
     page = admin_client.get("/admin/payments/payment/").content.decode()
-    for title in ("By status", "By gateway", "By due date"):
+    for title in ("Par status", "Par gateway", "Par due date"):
         assert title in page
     found = admin_client.get("/admin/payments/payment/", {"q": payment.invoice_number})
     assert found.context["cl"].result_count == 1
