@@ -145,7 +145,7 @@ class PresentedFieldsMixin:
         from django.db import models as django_models
 
         shown = {}
-        for field in self.model._meta.fields:  # type: ignore[attr-defined]
+        for field in self.model._meta.fields:
             if isinstance(field, django_models.JSONField):
                 shown[field.name] = "json"
             elif field.name in MONEY_FIELDS and isinstance(field, django_models.IntegerField):
@@ -167,18 +167,17 @@ class PresentedFieldsMixin:
             field_name = name.removesuffix("_shown")
             kind = self._shown_fields().get(field_name)
             if kind is not None:
-                field = self.model._meta.get_field(field_name)  # type: ignore[attr-defined]
+                field = self.model._meta.get_field(field_name)
 
                 def shown(obj):
                     from boissipay.money import format_money
 
                     value = getattr(obj, field_name)
+                    contract = getattr(obj, "contract", None)
+                    currency = str(getattr(obj, "currency", None) or getattr(contract, "currency", "EUR"))
                     if kind == "money":
-                        currency = getattr(obj, "currency", None) or getattr(
-                            getattr(obj, "contract", None), "currency", "EUR"
-                        )
                         return format_money(value, currency) if value is not None else "—"
-                    return _present_json(value)
+                    return _present_json(value, currency)
 
                 shown.short_description = field.verbose_name  # type: ignore[attr-defined]
                 return shown
