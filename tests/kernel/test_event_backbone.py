@@ -252,7 +252,7 @@ def test_a_consumer_that_dies_before_committing_gets_the_messages_again_and_appl
 def test_the_relay_killed_mid_batch_loses_nothing_and_downstream_absorbs_duplicates(effects_table, kafka_broker):
     servers = kafka_broker.bootstrap_servers
     topic = eventkit.new_topic(servers)
-    rows = eventkit.record_things(8_000, topic=topic, contracts=50)
+    rows = eventkit.record_things(2_000, topic=topic, contracts=50)  # 40 batches: the kill lands mid-way
     env = {**eventkit.subprocess_env(servers), "OUTBOX_RELAY_LEASE_SECONDS": "2"}
     command = [sys.executable, "manage.py", "relay_outbox", "--batch-size", "50"]
 
