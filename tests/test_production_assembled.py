@@ -304,3 +304,50 @@ def test_production_worker_deposits_an_invoice_and_gunicorn_takes_the_platforms_
             child.wait(60)
         emulator.stop()
     assert "prefork" in (tmp_path / "worker.log").read_text()
+
+
+def test_production_ledger_consumer_books_the_invoices_from_kafka_and_the_back_office_asks_for_2fa(
+    production_server, tmp_path, kafka_broker, settings
+):
+    """The Procfile's relay and `consume-accounting`, with DEBUG off: the ledger is written
+    from the invoicing events read on Kafka (this test's own process does not feed the
+    accounting context); gunicorn's admin login asks for the two-factor code and answers
+    in French; the API in English."""
+    from accounting.models import EntryLine, JournalEntry
+    from invoicing import services as invoicing
+    from tests.factories import buy, settled
+
+    settings.EVENT_FEED = {**settings.EVENT_FEED, "accounting": "kafka"}  # only the consumer feeds it
+    env = production_env(KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers, KAFKA_MAX_POLL_INTERVAL_MS="3000")
+    commands = {
+        "relay": [sys.executable, "manage.py", "relay_outbox"],
+        "consume-accounting": [sys.executable, "manage.py", "consume_events", "--context", "accounting"],
+    }
+    children = {}
+    for name, command in commands.items():
+        with open(tmp_path / f"{name}.log", "w") as log:
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        contract = factories.billed_contract()
+        buy(contract, 12_000)  # now: the processes beside this test run on the real clock, any day
+        invoicing.invoice_early(contract_reference=contract.reference, reason="test", trigger="command", started_by="t")
+        settled()
+        eventkit.wait_until(
+            lambda: JournalEntry.objects.filter(journal="VE").exists(),
+            timeout=90,
+            message="the ledger consumer to book the invoice",
+        )
+        entry = JournalEntry.objects.get(journal="VE")
+        lines = EntryLine.objects.filter(entry=entry)
+        assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == 12_000
+        assert all(child.poll() is None for child in children.values())
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            child.wait(60)
+
+    login = call("GET", f"{production_server}/admin/login/")
+    assert login.status_code == 200 and 'name="otp_token"' in login.text and '<html lang="fr"' in login.text
+    problem = call("GET", f"{production_server}/api/v1/contracts", headers={"Accept-Language": "fr"})
+    assert problem.status_code == 401 and "An API key is required" in problem.json()["detail"]
