@@ -2,6 +2,7 @@
 by gunicorn with gunicorn.conf.py as a deployment serves them: hostile requests get
 problem+json answers, never a 500 or Django's pages."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -57,6 +58,23 @@ def production_server(transactional_db, tmp_path):
     finally:
         web.terminate()
         web.wait(30)
+
+
+@contextlib.contextmanager
+def processes(commands: dict[str, list[str]], env: dict, logs):
+    """The Procfile's processes as compose runs them, each logging to `logs/<name>.log`;
+    terminated on the way out."""
+    children = {}
+    try:
+        for name, command in commands.items():
+            with open(logs / f"{name}.log", "w") as log:
+                children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        yield children
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            child.wait(60)
 
 
 def call(method: str, url: str, **kwargs) -> requests.Response:
@@ -192,11 +210,7 @@ def test_production_relay_consumer_and_prefork_worker_run_with_debug_off(transac
         "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--without-gossip",
                    "--without-mingle"],
     }  # fmt: skip
-    children = {}
-    for name, command in commands.items():
-        with open(tmp_path / f"{name}.log", "w") as log:
-            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with processes(commands, env, tmp_path) as children:
         factories.billed_contract()  # contract events in the outbox, for the relay
 
         def published() -> float:
@@ -220,11 +234,6 @@ def test_production_relay_consumer_and_prefork_worker_run_with_debug_off(transac
             )  # fmt: skip
             assert alive.returncode == 0, alive.stderr
         assert all(child.poll() is None for child in children.values())
-    finally:
-        for child in children.values():
-            child.terminate()
-        for child in children.values():
-            child.wait(60)
     worker_log = (tmp_path / "worker.log").read_text()
     assert "prefork" in worker_log
     relay_lines = [line for line in (tmp_path / "relay.log").read_text().splitlines() if line.startswith("{")]
@@ -323,11 +332,7 @@ def test_production_ledger_consumer_books_the_invoices_from_kafka_and_the_back_o
         "relay": [sys.executable, "manage.py", "relay_outbox"],
         "consume-accounting": [sys.executable, "manage.py", "consume_events", "--context", "accounting"],
     }
-    children = {}
-    for name, command in commands.items():
-        with open(tmp_path / f"{name}.log", "w") as log:
-            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with processes(commands, env, tmp_path) as children:
         contract = factories.billed_contract()
         buy(contract, 12_000)  # now: the processes beside this test run on the real clock, any day
         invoicing.invoice_early(contract_reference=contract.reference, reason="test", trigger="command", started_by="t")
@@ -341,11 +346,6 @@ def test_production_ledger_consumer_books_the_invoices_from_kafka_and_the_back_o
         lines = EntryLine.objects.filter(entry=entry)
         assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == 12_000
         assert all(child.poll() is None for child in children.values())
-    finally:
-        for child in children.values():
-            child.terminate()
-        for child in children.values():
-            child.wait(60)
 
     login = call("GET", f"{production_server}/admin/login/")
     assert login.status_code == 200 and 'name="otp_token"' in login.text and '<html lang="fr"' in login.text
