@@ -102,6 +102,11 @@ def acting_as(actor: Actor | None = None, *, reason: str | None = None):
             _actor.reset(actor_token)
 
 
+# Requests that change no audited table: the purchase path (billing's operations are
+# their own record, with the API key that sent them) stays free of the trail's cost.
+UNAUDITED_PATHS = ("/api/v1/operations",)
+
+
 class ActorMiddleware:
     """Remembers the request so that `current()` can name who sent it; a request that may
     write opens the audit session of its changes."""
@@ -112,7 +117,7 @@ class ActorMiddleware:
     def __call__(self, request):
         token = _request.set(request)
         try:
-            if request.method in ("GET", "HEAD", "OPTIONS"):
+            if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(UNAUDITED_PATHS):
                 return self.get_response(request)
             with audited():
                 return self.get_response(request)

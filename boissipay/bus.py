@@ -35,8 +35,11 @@ class Handler:
     def apply(self, messages: list[EventMessage]) -> None:
         """Logs written meanwhile carry the event's id and request id (boissipay.logs);
         a batch's, those of its first event and how many follow. What the handler changes
-        is done by the system, in the handler's name (events, audit trail)."""
-        with actor.acting_as(actor.system(f"handler {self.context}.{self.func.__name__}")), actor.audited():
+        is done by the system, in the handler's name: its events say so, and so does the
+        audit trail of a service it calls with a reason (`@gives_reason`). No audit session
+        is opened for every event: it would prefix each statement of every handler, while
+        most write only read models (ADR 0031)."""
+        with actor.acting_as(actor.system(f"handler {self.context}.{self.func.__name__}")):
             if self.batch:
                 first = messages[0]
                 more = f"+{len(messages) - 1}" if len(messages) > 1 else ""

@@ -116,3 +116,32 @@ def test_the_trail_cannot_be_rewritten():
 def test_an_api_key_never_leaves_its_digest_in_the_trail():
     key, _ = factories.api_key("contracts:read")
     assert history_of(key) and all("digest" not in change.changes for change in history_of(key))
+
+
+def test_a_handler_that_suspends_a_contract_is_named_in_its_trail_with_the_reason():
+    import uuid
+
+    from boissipay import bus
+    from boissipay.events import EventMessage
+
+    contract = factories.contract()
+    payment = {
+        "contract_id": str(contract.pk),
+        "invoice_number": "BP-2026-000042",
+        "failure_reason": "AM04 insufficient funds",
+    }
+    message = EventMessage(
+        id=uuid.uuid4(),
+        type="payments.payment.failed",
+        version=1,
+        source="boissipay.payments.v1",
+        aggregate_id=str(contract.pk),
+        occurred_at=None,
+        data={"final": True, "payment": payment},
+    )
+    [handler] = bus.handlers_for("payments.payment.failed", context="contracts")
+    assert bus.deliver(handler, message)
+    change = history_of(contract)[0]
+    assert change.actor["name"] == "handler contracts.suspend_after_final_payment_failure"
+    assert change.reason.startswith("Direct debit of invoice BP-2026-000042 failed for good")
+    assert last_event("contracts.contract.suspended")["actor"] == change.actor
