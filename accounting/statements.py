@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Sum
 from fpdf import FPDF
 
 from accounting.models import EntryLine, LedgerCustomer
@@ -43,8 +44,8 @@ def statement(customer: LedgerCustomer, start: dt.date, end: dt.date, currency: 
     lines = EntryLine.objects.filter(
         customer_id=customer.pk, account=settings.ACCOUNTING["customers"], entry__currency=currency
     ).select_related("entry")
-    before = lines.filter(entry__entry_date__lt=start)
-    opening = sum(line.debit - line.credit for line in before)
+    before = lines.filter(entry__entry_date__lt=start).aggregate(debit=Sum("debit"), credit=Sum("credit"))
+    opening = (before["debit"] or 0) - (before["credit"] or 0)
     balance = opening
     movements = []
     for line in lines.filter(entry__entry_date__gte=start, entry__entry_date__lte=end).order_by(

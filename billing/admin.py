@@ -6,6 +6,7 @@ from django.db.models import F
 from django.db.models.functions import TruncMonth
 from import_export.admin import ExportMixin
 
+from billing import selectors
 from billing.exports import OperationResource
 from billing.models import ContractAccount, Operation, OutOfScopeAttempt
 from billing.selectors import month_bounds
@@ -76,7 +77,7 @@ class BalanceFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         owed = F("unbilled") + F("invoiced_unpaid")
         if self.value() == "over80":
-            return queryset.alias(owed=owed).filter(owed__gte=F("credit_limit") * 0.8)
+            return selectors.near_their_limit(queryset, 0.8)
         if self.value() == "full":
             return queryset.alias(owed=owed).filter(owed__gte=F("credit_limit"))
         if self.value() == "none":

@@ -4,6 +4,7 @@ and the contracts near their limit."""
 from django.db.models import F, Sum
 from django.urls import reverse
 
+from billing import selectors
 from billing.models import ContractAccount
 from boissipay.dashboard import Figure, Series, contributes
 from boissipay.money import format_money
@@ -24,7 +25,7 @@ def outstanding() -> list[Figure | Series]:
         )
         for row in accounts.values("currency").annotate(total=Sum("owed")).order_by("currency")
     ]
-    near = accounts.filter(credit_limit__gt=0, owed__gte=F("credit_limit") * 0.8).count()
+    near = selectors.near_their_limit(ContractAccount.objects.all()).count()
     figures.append(
         Figure(
             "Encours",

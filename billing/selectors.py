@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from billing.models import ContractAccount, Operation
 from boissipay.clock import PARIS
@@ -43,3 +43,10 @@ def filter_operations(
     if type:
         operations = operations.filter(type=type)
     return operations.order_by("-decided_at", "-id")
+
+
+def near_their_limit(accounts: QuerySet[ContractAccount], share: float = 0.8) -> QuerySet[ContractAccount]:
+    """The accounts that owe `share` of their limit or more (the admin's "credit used"
+    filter and the dashboard's figure)."""
+    owed = F("unbilled") + F("invoiced_unpaid")
+    return accounts.alias(owed=owed).filter(credit_limit__gt=0, owed__gte=F("credit_limit") * share)

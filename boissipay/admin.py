@@ -1,5 +1,7 @@
 """Back-office pages of the platform: API keys, the outbox backlog and the inbox."""
 
+import functools
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -136,21 +138,27 @@ def _plain(value) -> str:
     return str(value)
 
 
+@functools.cache
+def _shown_fields_of(model) -> dict[str, str]:
+    from django.db import models as django_models
+
+    shown = {}
+    for field in model._meta.fields:
+        if isinstance(field, django_models.JSONField):
+            shown[field.name] = "json"
+        elif field.name in MONEY_FIELDS and isinstance(field, django_models.IntegerField):
+            shown[field.name] = "money"
+    return shown
+
+
 class PresentedFieldsMixin:
     """Detail pages show amounts in their currency ("1 069,99 €", not 106999) and JSON as
     lists and tables, not raw: each such model field is shown through a display of its
     own (`<field>_shown`) in place of the raw value."""
 
     def _shown_fields(self) -> dict[str, str]:
-        from django.db import models as django_models
-
-        shown = {}
-        for field in self.model._meta.fields:
-            if isinstance(field, django_models.JSONField):
-                shown[field.name] = "json"
-            elif field.name in MONEY_FIELDS and isinstance(field, django_models.IntegerField):
-                shown[field.name] = "money"
-        return shown
+        """{field name: "money" or "json"}, worked out once per model."""
+        return _shown_fields_of(self.model)
 
     def _swap(self, names):
         shown = self._shown_fields()

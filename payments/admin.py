@@ -14,7 +14,7 @@ from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
-from payments import credit_notes, manual_payments, services
+from payments import credit_notes, manual_payments, selectors, services
 from payments.bank_files import InvalidBankFile
 from payments.exports import PaymentResource
 from payments.models import (
@@ -63,9 +63,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            from payments.dashboard import UNCOLLECTED
-
-            return queryset.filter(status__in=UNCOLLECTED, original_due_date__lt=business_today())
+            return selectors.overdue(queryset, business_today())
         return queryset
 
 

@@ -8,17 +8,18 @@ from django.urls import reverse
 from boissipay.clock import business_today
 from boissipay.dashboard import Figure, Series, contributes, months_back
 from boissipay.money import format_money
+from payments import selectors
 from payments.models import ManualPayment, Payment
-
-UNCOLLECTED = ["pending", "submitted", "returned", "failed"]
 
 
 @contributes
 def payments_figures() -> list[Figure | Series]:
     today = business_today()
     payments = reverse("admin:payments_payment_changelist")
-    overdue = Payment.objects.filter(status__in=UNCOLLECTED, original_due_date__lt=today, currency="EUR")
-    overdue_total = sum(p.to_collect for p in overdue.only("amount", "allocated", "credited"))
+    overdue = selectors.overdue(Payment.objects.filter(currency="EUR"), today).aggregate(
+        count=Count("pk"), total=Sum(F("amount") - F("allocated") - F("credited"))
+    )
+    overdue_total = overdue["total"] or 0
     failed = Payment.objects.filter(status="failed").count()
     months = months_back(today, 12)
     collected: dict[str, int] = {f"{month:%Y-%m}": 0 for month in months}
@@ -48,7 +49,7 @@ def payments_figures() -> list[Figure | Series]:
         Figure(
             "Recouvrement",
             "Prélèvements en retard (EUR)",
-            f"{overdue.count()} — {format_money(overdue_total, 'EUR')}",
+            f"{overdue['count']} — {format_money(overdue_total, 'EUR')}",
             f"{payments}?overdue=yes",
             "warning" if overdue_total else "",
             21,
