@@ -18,10 +18,11 @@ from django.utils.html import format_html
 from accounting import fec, statements
 from accounting.models import EntryLine, JournalEntry, LedgerCustomer
 from boissipay.admin import ReadOnlyModelAdmin
+from boissipay.admin_theme import TabularInline
 from boissipay.money import format_money
 
 
-class EntryLineInline(admin.TabularInline):
+class EntryLineInline(TabularInline):
     model = EntryLine
     extra = 0
     can_delete = False

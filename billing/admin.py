@@ -4,13 +4,13 @@ edited) and each contract's read model with its balance."""
 from django.contrib import admin
 from django.db.models import F
 from django.db.models.functions import TruncMonth
-from import_export.admin import ExportMixin
 
 from billing import selectors
 from billing.exports import OperationResource
 from billing.models import ContractAccount, Operation, OutOfScopeAttempt
 from billing.selectors import month_bounds
 from boissipay.admin import ReadOnlyModelAdmin
+from boissipay.admin_theme import ExportMixin
 from boissipay.clock import PARIS
 from boissipay.money import format_money
 

@@ -10,6 +10,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from boissipay import services
+from boissipay.admin_theme import ModelAdmin
 from boissipay.models import ApiKey, DeadLetter, InboxEntry, OutboxEvent
 
 
@@ -23,6 +24,65 @@ class OperateMixin:
         return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
 
+class DetailActionsMixin:
+    """The list's actions that change something (`permissions=["operate"]`) are also buttons
+    on each record's page: a button posts the action for that one record to `<id>/act/`,
+    which runs it exactly as the list would (its confirmation or reason page included),
+    then comes back to the record. Staff without the permission see no button."""
+
+    def get_urls(self):
+        from django.urls import path
+
+        opts = self.opts  # type: ignore[attr-defined]
+        act = path(
+            "<path:object_id>/act/",
+            self.admin_site.admin_view(self.act_view),  # type: ignore[attr-defined]
+            name=f"{opts.app_label}_{opts.model_name}_act",
+        )
+        return [act, *super().get_urls()]  # type: ignore[misc]
+
+    def detail_actions(self, request) -> list[tuple[str, str]]:
+        """(name, label) of the operating actions this user may run."""
+        actions = self.get_actions(request)  # type: ignore[attr-defined]
+        return [
+            (name, str(description).split(" (")[0].rstrip("…").strip())
+            for name, (func, _, description) in actions.items()
+            if "operate" in getattr(func, "allowed_permissions", ())
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.urls import reverse
+
+        opts = self.opts  # type: ignore[attr-defined]
+        extra = {
+            "detail_actions": self.detail_actions(request),
+            "detail_actions_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_act", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})  # type: ignore[misc]
+
+    def act_view(self, request, object_id):
+        from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+        from django.contrib.admin.utils import unquote
+        from django.http import Http404, HttpResponseRedirect
+        from django.urls import reverse
+
+        opts = self.opts  # type: ignore[attr-defined]
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is None:
+            raise Http404
+        back = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        data = request.POST.copy()  # this record only, whatever was posted
+        data.setlist(ACTION_CHECKBOX_NAME, [str(obj.pk)])
+        data.pop("select_across", None)
+        request.POST = data
+        response = self.response_action(request, self.get_queryset(request))  # type: ignore[attr-defined]
+        if response is None or response.status_code in (301, 302):
+            return HttpResponseRedirect(back)
+        return response  # the action's confirmation or reason page, posted back here
+
+
 def admin_link(url_name: str, label: str, *args, query: str = "") -> str:
     """An admin link to a related record or list, by URL name: contexts link their pages
     to one another without importing each other's models."""
@@ -30,6 +90,15 @@ def admin_link(url_name: str, label: str, *args, query: str = "") -> str:
     from django.utils.html import format_html
 
     return format_html('<a href="{}{}">{}</a>', reverse(f"admin:{url_name}", args=args), query, label)
+
+
+def related_records(*links: str) -> str:
+    """A record's related records, each a link (admin_link), on one line of its page."""
+    from django.utils.html import format_html, format_html_join
+
+    return format_html(
+        '<span class="related-records">{}</span>', format_html_join(" · ", "{}", ((link,) for link in links))
+    )
 
 
 class AuditTrailMixin:
@@ -192,7 +261,7 @@ class PresentedFieldsMixin:
         raise AttributeError(name)
 
 
-class ReadOnlyModelAdmin(PresentedFieldsMixin, OperateMixin, admin.ModelAdmin):
+class ReadOnlyModelAdmin(PresentedFieldsMixin, OperateMixin, ModelAdmin):
     """Pages of records nobody edits by hand (decisions, events, documents): staff read
     them and act through the admin actions, which call the services."""
 
@@ -207,7 +276,7 @@ class ReadOnlyModelAdmin(PresentedFieldsMixin, OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
+class ApiKeyAdmin(DetailActionsMixin, AuditTrailMixin, OperateMixin, ModelAdmin):
     list_display = ["name", "prefix", "scopes", "customer_id", "created_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "customer_id"]
@@ -265,7 +334,7 @@ class OutboxEventAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(InboxEntry)
-class InboxEntryAdmin(admin.ModelAdmin):
+class InboxEntryAdmin(ModelAdmin):
     list_display = ["handler", "event_type", "event_id", "processed_at"]
     list_filter = ["handler", "event_type"]
     search_fields = ["=event_id", "handler"]
@@ -300,7 +369,7 @@ class ResolutionForm(forms.Form):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(OperateMixin, admin.ModelAdmin):
+class DeadLetterAdmin(DetailActionsMixin, OperateMixin, ModelAdmin):
     """Events a handler kept failing on. Staff replay them, or close them with a reason;
     they are never deleted by hand (the retention task ages closed ones out)."""
 

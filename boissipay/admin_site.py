@@ -12,12 +12,14 @@ import io
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib import messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
+from unfold.forms import AuthenticationForm
+from unfold.sites import UnfoldAdminSite
+from unfold.widgets import BASE_INPUT_CLASSES
 
 
 def _confirmed_devices(user):
@@ -26,7 +28,7 @@ def _confirmed_devices(user):
     return list(devices_for_user(user, confirmed=True))
 
 
-class StaffLoginForm(AdminAuthenticationForm):
+class StaffLoginForm(AuthenticationForm):
     """The admin's login, with the code of the authenticator app for an account that
     has one (the password alone is refused for it)."""
 
@@ -34,7 +36,9 @@ class StaffLoginForm(AdminAuthenticationForm):
         label="Code de double authentification",
         required=False,
         max_length=8,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "class": " ".join(BASE_INPUT_CLASSES)}
+        ),
         help_text="Seulement si la double authentification est activée sur ce compte.",
     )
 
@@ -59,10 +63,22 @@ class StaffLoginForm(AdminAuthenticationForm):
 
 
 class TokenForm(forms.Form):
-    token = forms.CharField(label="Code affiché par l'application", max_length=8)
+    token = forms.CharField(
+        label="Code affiché par l'application",
+        max_length=8,
+        widget=forms.TextInput(attrs={"class": " ".join(BASE_INPUT_CLASSES), "autocomplete": "one-time-code"}),
+    )
 
 
-class BoissipayAdminSite(admin.AdminSite):
+def environment_badge(request) -> list[str] | None:
+    """The badge beside the site's name (UNFOLD["ENVIRONMENT"]): staff know at a glance that
+    they are not in production."""
+    if settings.LOCAL_RUN:
+        return ["Développement", "warning"]
+    return None
+
+
+class BoissipayAdminSite(UnfoldAdminSite):
     site_header = site_title = "Boissipay"
     index_title = "Tableau de bord"
     site_url = None  # no public site: no "View site" link

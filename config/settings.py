@@ -40,6 +40,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "boissipay.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
+    "unfold.apps.BasicAppConfig",  # the theme (ADR 0034): its templates before the admin's; our own site
+    "unfold.contrib.import_export",
     "boissipay.admin_config.BoissipayAdminConfig",  # django.contrib.admin, with Boissipay's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -305,6 +307,20 @@ ACCOUNTING = {
     "vat_default": env("ACCOUNTING_VAT_ACCOUNT", "445710"),
     "bank": env("ACCOUNTING_BANK_ACCOUNT", "512000"),
     "bank_label": "Banque",
+}
+
+# --- Back office theme (django-unfold, ADR 0034) -------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Boissipay",
+    "SITE_HEADER": "Boissipay",
+    "SITE_SUBHEADER": "Paiement différé",
+    "SITE_URL": None,  # no public site: no "View site" link
+    "SITE_SYMBOL": "account_balance",
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_HISTORY": True,  # the audit trail (boissipay.admin.AuditTrailMixin)
+    "SHOW_LANGUAGES": True,  # French by default, English available
+    "ENVIRONMENT": "boissipay.admin_site.environment_badge",
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }
 
 # --- Back office exports (django-import-export): CSV and XLSX of the lists, as filtered ----

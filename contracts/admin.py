@@ -6,9 +6,16 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
-from import_export.admin import ExportMixin
 
-from boissipay.admin import AuditTrailMixin, OperateMixin, PresentedFieldsMixin, admin_link
+from boissipay.admin import (
+    AuditTrailMixin,
+    DetailActionsMixin,
+    OperateMixin,
+    PresentedFieldsMixin,
+    admin_link,
+    related_records,
+)
+from boissipay.admin_theme import ExportMixin, ModelAdmin, TabularInline
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -18,7 +25,7 @@ from contracts.exports import ContractResource
 from contracts.models import Contract, Customer, Mandate, Subscriber
 
 
-class MandateInline(admin.TabularInline):
+class MandateInline(TabularInline):
     model = Mandate
     extra = 0
     can_delete = False
@@ -29,7 +36,7 @@ class MandateInline(admin.TabularInline):
         return False
 
 
-class SubscriberInline(admin.TabularInline):
+class SubscriberInline(TabularInline):
     model = Subscriber
     extra = 0
     can_delete = False
@@ -62,7 +69,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerPages, AuditTrailMixin, OperateMixin, admin.ModelAdmin):
+class CustomerAdmin(CustomerPages, AuditTrailMixin, OperateMixin, ModelAdmin):
     list_display = ["legal_name", "siren", "vat_number", "billing_email", "postcode", "city", "country", "created_at"]
     list_filter = ["country"]
     search_fields = ["legal_name", "siren", "vat_number", "billing_email", "city"]
@@ -84,7 +91,7 @@ class CustomerAdmin(CustomerPages, AuditTrailMixin, OperateMixin, admin.ModelAdm
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
+class SubscriberAdmin(DetailActionsMixin, AuditTrailMixin, OperateMixin, ModelAdmin):
     """Staff set a subscriber's monthly cap here (through contracts.services, so the
     contract's event carries it to billing); the rest is read-only."""
 
@@ -133,7 +140,7 @@ class SubscriberAdmin(AuditTrailMixin, OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, ExportMixin, OperateMixin, admin.ModelAdmin):
+class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, ExportMixin, OperateMixin, ModelAdmin):
     resource_classes = [ContractResource]  # CSV and XLSX, as filtered (boissipay.exports)
     list_display = ["reference", "customer", "status", "currency", "credit_limit_display", "starts_on", "ends_on"]
     list_filter = ["status", "currency", ExpiringSoonFilter]
@@ -144,10 +151,7 @@ class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, Export
     @admin.display(description="related")
     def related(self, contract):
         """Its customer, balance, invoices, collections and operations, in their own pages."""
-        from django.utils.html import format_html
-
-        return format_html(
-            "{} · {} · {} · {} · {}",
+        return related_records(
             admin_link("contracts_customer_change", contract.customer.legal_name, contract.customer_id),
             admin_link("billing_contractaccount_change", "balance", contract.pk),
             admin_link("invoicing_invoice_changelist", "invoices", query=f"?contract_id={contract.pk}"),

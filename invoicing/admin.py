@@ -12,9 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from import_export.admin import ExportMixin
 
-from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
+from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
+from boissipay.admin_theme import ExportMixin, TabularInline
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -64,7 +64,7 @@ def _queue_run(request, *, period, contract_reference="", dry_run=False) -> Bill
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(AuditTrailMixin, ReadOnlyModelAdmin):
+class BillingRunAdmin(DetailActionsMixin, AuditTrailMixin, ReadOnlyModelAdmin):
     list_display = [
         "created_at",
         "period_display",
@@ -184,7 +184,7 @@ class SendingFailedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class LifecycleInline(admin.TabularInline):
+class LifecycleInline(TabularInline):
     """The invoice's life on the e-invoicing platform, oldest first."""
 
     model = InvoiceLifecycleStatus
@@ -215,7 +215,7 @@ class PlatformStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditTrailMixin, ExportMixin, ReadOnlyModelAdmin):
+class InvoiceAdmin(DetailActionsMixin, AuditTrailMixin, ExportMixin, ReadOnlyModelAdmin):
     resource_classes = [InvoiceResource]  # CSV and XLSX, as filtered (boissipay.exports)
     import_export_change_list_template = "admin/invoicing/invoice/change_list.html"  # + the aged receivables
     list_display = [
@@ -227,8 +227,7 @@ class InvoiceAdmin(AuditTrailMixin, ExportMixin, ReadOnlyModelAdmin):
         "due_date",
         "total_display",
         "status",
-        "sent_count",
-        "sending_state",
+        "sending_state",  # how many times it was sent: on its page
         "pdf_link",
     ]
     list_filter = ["status", "kind", SendingFailedFilter, PlatformStatusFilter, PeriodFilter, "currency"]
@@ -239,10 +238,7 @@ class InvoiceAdmin(AuditTrailMixin, ExportMixin, ReadOnlyModelAdmin):
     @admin.display(description="related")
     def related(self, invoice):
         """The contract, its collection and its operations, in their own pages."""
-        from django.utils.html import format_html
-
-        return format_html(
-            "{} · {} · {}",
+        return related_records(
             admin_link("contracts_contract_change", f"contract {invoice.contract_reference}", invoice.contract_id),
             admin_link("payments_payment_changelist", "its collection", query=f"?invoice_id={invoice.pk}"),
             admin_link("billing_operation_changelist", "its operations", query=f"?invoice_id={invoice.pk}"),
@@ -513,7 +509,7 @@ class BillableOperationAdmin(ReadOnlyModelAdmin):
         return format_money(operation.amount, operation.currency)
 
 
-class BillingBatchVatInline(admin.TabularInline):
+class BillingBatchVatInline(TabularInline):
     model = BillingBatchVat
     fields = readonly_fields = ["rate", "base", "vat"]
     extra = 0

@@ -8,9 +8,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import redirect, render
 from django.urls import path
-from import_export.admin import ExportMixin
 
-from boissipay.admin import AuditTrailMixin, ReadOnlyModelAdmin, admin_link
+from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
+from boissipay.admin_theme import ExportMixin, TabularInline
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money
@@ -33,7 +33,7 @@ from payments.models import (
 )
 
 
-class LogInline(admin.TabularInline):
+class LogInline(TabularInline):
     model = PaymentLog
     extra = 0
     can_delete = False
@@ -68,16 +68,13 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ExportMixin, ReadOnlyModelAdmin):
+class PaymentAdmin(DetailActionsMixin, ExportMixin, ReadOnlyModelAdmin):
     readonly_fields = ["related"]
 
     @admin.display(description="related")
     def related(self, payment):
         """Its invoice and its contract, in their own pages."""
-        from django.utils.html import format_html
-
-        return format_html(
-            "{} · {}",
+        return related_records(
             admin_link("invoicing_invoice_change", f"invoice {payment.invoice_number}", payment.invoice_id),
             admin_link("contracts_contract_change", f"contract {payment.contract_reference}", payment.contract_id),
         )
@@ -183,7 +180,7 @@ class PaymentItemAdmin(ReadOnlyModelAdmin):
         return format_money(item.amount, item.currency)
 
 
-class BankFileEntryInline(admin.TabularInline):
+class BankFileEntryInline(TabularInline):
     model = BankFileEntry
     extra = 0
     can_delete = False
@@ -241,7 +238,7 @@ class BankFileAdmin(ReadOnlyModelAdmin):
         return render(request, "admin/payments/bank_file_upload.html", context)
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(TabularInline):
     model = Allocation
     extra = 0
     can_delete = False

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def related_links(client, page: str) -> list[str]:
     html = client.get(page).content.decode()
-    row = re.search(r'field-related.*?<div class="readonly">(.*?)</div>', html, re.S)
+    row = re.search(r'<span class="related-records">(.*?)</span>', html, re.S)
     assert row, f"no related records on {page}"
     return re.findall(r'href="([^"]+)"', row.group(1))
 
