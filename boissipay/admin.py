@@ -25,62 +25,82 @@ class OperateMixin:
 
 
 class DetailActionsMixin:
-    """The list's actions that change something (`permissions=["operate"]`) are also buttons
-    on each record's page: a button posts the action for that one record to `<id>/act/`,
-    which runs it exactly as the list would (its confirmation or reason page included),
-    then comes back to the record. Staff without the permission see no button."""
+    """The list's actions that change something (`permissions=["operate"]`) are also in the
+    "Actions" menu of each record's page, for that one record: `<id>/act/<action>/` asks
+    for confirmation (or shows the action's own form, for `actions_with_a_form`: a reason),
+    then runs the action exactly as the list would and comes back to the record. A GET
+    changes nothing; staff without the permission see no menu and are refused."""
+
+    actions_with_a_form: tuple[str, ...] = ()
 
     def get_urls(self):
         from django.urls import path
 
         opts = self.opts  # type: ignore[attr-defined]
         act = path(
-            "<path:object_id>/act/",
+            "<path:object_id>/act/<str:action>/",
             self.admin_site.admin_view(self.act_view),  # type: ignore[attr-defined]
             name=f"{opts.app_label}_{opts.model_name}_act",
         )
         return [act, *super().get_urls()]  # type: ignore[misc]
 
-    def detail_actions(self, request) -> list[tuple[str, str]]:
-        """(name, label) of the operating actions this user may run."""
+    def operating_actions(self, request) -> dict[str, str]:
+        """name: label of the operating actions this user may run."""
         actions = self.get_actions(request)  # type: ignore[attr-defined]
-        return [
-            (name, str(description).split(" (")[0].rstrip("…").strip())
+        return {
+            name: str(description).split(" (")[0].rstrip("…").strip()
             for name, (func, _, description) in actions.items()
             if "operate" in getattr(func, "allowed_permissions", ())
-        ]
+        }
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from django.urls import reverse
 
         opts = self.opts  # type: ignore[attr-defined]
-        extra = {
-            "detail_actions": self.detail_actions(request),
-            "detail_actions_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_act", args=[object_id]),
-        }
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})  # type: ignore[misc]
+        buttons = [
+            (label, reverse(f"admin:{opts.app_label}_{opts.model_name}_act", args=[object_id, name]))
+            for name, label in self.operating_actions(request).items()
+        ]
+        return super().change_view(request, object_id, form_url, {"object_buttons": buttons, **(extra_context or {})})  # type: ignore[misc]
 
-    def act_view(self, request, object_id):
+    def act_view(self, request, object_id, action):
         from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
         from django.contrib.admin.utils import unquote
+        from django.core.exceptions import PermissionDenied
         from django.http import Http404, HttpResponseRedirect
+        from django.template.response import TemplateResponse
         from django.urls import reverse
 
         opts = self.opts  # type: ignore[attr-defined]
         obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
         if obj is None:
             raise Http404
+        label = self.operating_actions(request).get(action)
+        if label is None:
+            raise PermissionDenied
         back = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        one = self.get_queryset(request).filter(pk=obj.pk)  # type: ignore[attr-defined]
         if request.method != "POST":
-            return HttpResponseRedirect(back)
-        data = request.POST.copy()  # this record only, whatever was posted
+            if action in self.actions_with_a_form:  # its own form: nothing is done before it is posted
+                func = self.get_actions(request)[action][0]  # type: ignore[attr-defined]
+                return func(self, request, one)
+            context = {
+                **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+                "title": label,
+                "object": obj,
+                "opts": opts,
+                "back": back,
+            }
+            return TemplateResponse(request, "admin/detail_action_confirm.html", context)
+        data = request.POST.copy()  # this action, for this record only, whatever was posted
+        data["action"], data["index"] = action, "0"
         data.setlist(ACTION_CHECKBOX_NAME, [str(obj.pk)])
         data.pop("select_across", None)
         request.POST = data
-        response = self.response_action(request, self.get_queryset(request))  # type: ignore[attr-defined]
+        response = self.response_action(request, one)  # type: ignore[attr-defined]
         if response is None or response.status_code in (301, 302):
             return HttpResponseRedirect(back)
-        return response  # the action's confirmation or reason page, posted back here
+        return response  # the action's form again (a reason missing), posted back here
 
 
 def admin_link(url_name: str, label: str, *args, query: str = "") -> str:
@@ -388,6 +408,7 @@ class DeadLetterAdmin(DetailActionsMixin, OperateMixin, ModelAdmin):
     search_fields = ["=event_id", "=aggregate_id", "handler", "error"]
     readonly_fields = [f.name for f in DeadLetter._meta.fields]
     actions = ["replay", "resolve"]
+    actions_with_a_form = ("resolve",)
 
     def has_add_permission(self, request):
         return False

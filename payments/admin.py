@@ -103,6 +103,7 @@ class PaymentAdmin(DetailActionsMixin, ExportMixin, ReadOnlyModelAdmin):
     date_hierarchy = "due_date"
     inlines = [LogInline]
     actions = ["retry_now", "mark_failed", "release_hold"]
+    actions_with_a_form = ("mark_failed",)
 
     @admin.action(
         description="Release the hold (the e-invoicing dispute is settled): debit as planned", permissions=["operate"]

@@ -144,6 +144,7 @@ def browse_everything(browser, base: str, models, contract_id) -> None:
 
     # One action, as staff do it: suspend a contract from its page, with a reason.
     page.goto(f"{base}/admin/contracts/contract/{contract_id}/change/")
+    page.click(".object-actions")
     page.click("text=Suspendre")
     page.fill("#id_reason", "Relance sans réponse")
     page.click("input[type=submit]")

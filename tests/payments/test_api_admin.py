@@ -115,32 +115,38 @@ def test_beat_collects_due_payments_every_morning(db):
     assert task.task in app.tasks
 
 
-def test_a_payments_page_has_its_actions_as_buttons_which_act_on_that_payment_only(admin_client):
+def test_a_payments_page_offers_its_actions_each_confirmed_then_run_on_that_payment_only(admin_client):
     payment, other = a_payment(due_date=dt.date(2030, 1, 4), attempts=1), a_payment(due_date=dt.date(2030, 1, 4))
     page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
     act = f"/admin/payments/payment/{payment.pk}/act/"
-    assert f'action="{act}"' in page
-    assert {"retry_now", "mark_failed", "release_hold"} <= set(re.findall(r'name="action" value="(\w+)"', page))
+    assert {"retry_now", "mark_failed", "release_hold"} <= set(re.findall(rf'href="{act}(\w+)/"', page))
 
-    # Posted with another payment selected too: only this page's payment is retried.
-    done = admin_client.post(act, {"action": "retry_now", "index": "0", "_selected_action": [str(other.pk)]})
+    # Asked first; a GET changes nothing.
+    asked = admin_client.get(f"{act}retry_now/")
+    assert asked.status_code == 200 and "Confirmer" in asked.content.decode()
+    payment.refresh_from_db()
+    assert payment.due_date == dt.date(2030, 1, 4)
+
+    # Confirmed, with another payment slipped into the post: only this page's is retried.
+    done = admin_client.post(f"{act}retry_now/", {"apply": "1", "_selected_action": [str(other.pk)]})
     assert done.status_code == 302 and done["Location"] == f"/admin/payments/payment/{payment.pk}/change/"
     payment.refresh_from_db()
     other.refresh_from_db()
     assert payment.due_date <= dt.date.today() + dt.timedelta(days=1)
     assert other.due_date == dt.date(2030, 1, 4)
 
-    # An action with a reason: its form comes back to the same button's address.
-    form = admin_client.post(act, {"action": "mark_failed", "index": "0"})
+    # An action with a reason shows its own form straight away, posted back to the same address.
+    form = admin_client.get(f"{act}mark_failed/")
     assert form.status_code == 200 and b'name="reason"' in form.content
+    assert admin_client.post(f"{act}mark_failed/", {"apply": "1"}).status_code == 200  # no reason: asked again
     with factories.delivered():
-        admin_client.post(act, {"action": "mark_failed", "index": "0", "reason": "Client en liquidation", "apply": "1"})
+        admin_client.post(f"{act}mark_failed/", {"apply": "1", "reason": "Client en liquidation"})
     payment.refresh_from_db()
     assert (payment.status, payment.failure_reason) == ("failed", "Client en liquidation")
-    assert admin_client.get(act).status_code == 302  # a GET changes nothing: back to the page
+    assert admin_client.get(f"{act}no_such_action/").status_code == 403
 
 
-def test_read_only_staff_see_no_action_buttons_and_cannot_post_them(client):
+def test_read_only_staff_see_no_action_menu_and_are_refused(client):
     from django.contrib.auth.models import Group, User
 
     payment = a_payment(due_date=dt.date(2030, 1, 4), attempts=1)
@@ -148,7 +154,7 @@ def test_read_only_staff_see_no_action_buttons_and_cannot_post_them(client):
     user.groups.add(Group.objects.get(name="Contrôle crédit (lecture)"))
     client.force_login(user)
     page = client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
-    assert page and 'name="action"' not in page
-    client.post(f"/admin/payments/payment/{payment.pk}/act/", {"action": "retry_now", "index": "0"})
+    assert "/admin/payments/payment/" in page and "/act/" not in page
+    assert client.post(f"/admin/payments/payment/{payment.pk}/act/retry_now/", {"apply": "1"}).status_code == 403
     payment.refresh_from_db()
     assert payment.due_date == dt.date(2030, 1, 4)
