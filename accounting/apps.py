@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class AccountingConfig(AppConfig):
     name = "accounting"
-    verbose_name = "Comptabilité"
+    verbose_name = "Accounting"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db.models import Min
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from boissipay import services
 from boissipay.admin_theme import ModelAdmin
@@ -312,8 +313,11 @@ class ApiKeyAdmin(DetailActionsMixin, AuditTrailMixin, OperateMixin, ModelAdmin)
             services.revoke_api_key(key_id=key.pk)
         self.message_user(
             request,
-            f"{queryset.count()} key(s) revoked: refused everywhere within {settings.API_KEY_CACHE_SECONDS} s "
-            "(web processes keep the keys they have seen that long).",
+            _(
+                "%(count)d key(s) revoked: refused everywhere within %(seconds)d s "
+                "(web processes keep the keys they have seen that long)."
+            )
+            % {"count": queryset.count(), "seconds": settings.API_KEY_CACHE_SECONDS},
             messages.SUCCESS,
         )
 
@@ -348,7 +352,10 @@ class OutboxEventAdmin(ReadOnlyModelAdmin):
         oldest = pending.aggregate(oldest=Min("occurred_at"))["oldest"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0
         self.message_user(
-            request, f"Backlog: {pending.count()} unpublished event(s); oldest waiting {age:.0f} s.", messages.INFO
+            request,
+            _("Backlog: %(count)d unpublished event(s); oldest waiting %(age).0f s.")
+            % {"count": pending.count(), "age": age},
+            messages.INFO,
         )
         return super().changelist_view(request, extra_context)
 
@@ -440,14 +447,14 @@ class DeadLetterAdmin(DetailActionsMixin, OperateMixin, ModelAdmin):
                 )
                 for letter in queryset.order_by("pk")
             )
-            self.message_user(request, f"{closed} letter(s) closed.", messages.SUCCESS)
+            self.message_user(request, _("%(count)d letter(s) closed.") % {"count": closed}, messages.SUCCESS)
             return None
         return render(
             request,
             "admin/boissipay/deadletter/resolve.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Close dead letters without replaying them",
+                "title": _("Close dead letters without replaying them"),
                 "form": form,
                 "letters": queryset,
                 "action": "resolve",
@@ -465,6 +472,8 @@ class DeadLetterAdmin(DetailActionsMixin, OperateMixin, ModelAdmin):
             else:
                 failed += 1
         if replayed:
-            self.message_user(request, f"{replayed} event(s) replayed.", messages.SUCCESS)
+            self.message_user(request, _("%(count)d event(s) replayed.") % {"count": replayed}, messages.SUCCESS)
         if failed:
-            self.message_user(request, f"{failed} event(s) failed again; see their error.", messages.ERROR)
+            self.message_user(
+                request, _("%(count)d event(s) failed again; see their error.") % {"count": failed}, messages.ERROR
+            )

@@ -58,7 +58,7 @@ class StaffLoginForm(AuthenticationForm):
             device = next((d for d in allowed if d.verify_token(token)), None)
             if device is None:
                 raise forms.ValidationError("Code de double authentification incorrect.", code="invalid_token")
-            user.otp_device = device  # type: ignore[attr-defined]  # django-otp marks the session verified at login
+            user.otp_device = device  # django-otp marks the session verified at login
         return data
 
 

@@ -163,6 +163,8 @@ LANGUAGES = [("fr", "Français"), ("en", "English")]
 FORMAT_MODULE_PATH = ["config.formats"]  # short French dates: 16/12/2026
 TIME_ZONE = "Europe/Paris"  # business dates are Paris dates; datetimes are stored in UTC
 USE_I18N = True
+# Our own catalogue (ADR 0034): the labels of the models and the admin, and the staff's pages
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------
@@ -233,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "DEFAULT_GENERATOR_CLASS": "boissipay.api.schema.EnglishSchemaGenerator",  # the labels it quotes in English
     # Fields named alike in several contexts get an enum each, named after what they are.
     "ENUM_NAME_OVERRIDES": {
         "OperationStatusEnum": "billing.models.OperationStatus",

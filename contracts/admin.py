@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from boissipay.admin import (
     AuditTrailMixin,
@@ -184,7 +186,9 @@ class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, Export
             except (DomainError, ValidationError) as exc:
                 self.message_user(request, f"{contract.reference}: {exc}", messages.ERROR)
         if done:
-            self.message_user(request, f"{done} contract(s) {verb}.", messages.SUCCESS)
+            self.message_user(
+                request, _("%(count)d contract(s) %(done)s.") % {"count": done, "done": verb}, messages.SUCCESS
+            )
 
     def _with_reason(self, request, queryset, verb, title, command):
         if "apply" in request.POST:
@@ -211,18 +215,35 @@ class ContractAdmin(ContractPages, AuditTrailMixin, PresentedFieldsMixin, Export
 
     @admin.action(description="Suspend selected contracts", permissions=["operate"])
     def suspend(self, request, queryset):
-        return self._with_reason(request, queryset, "suspended", "Suspend contracts", services.suspend_contract)
+        return self._with_reason(
+            request,
+            queryset,
+            pgettext("contracts done", "suspended"),
+            _("Suspend contracts"),
+            services.suspend_contract,
+        )
 
     @admin.action(description="Reactivate selected contracts", permissions=["operate"])
     def reactivate(self, request, queryset):
-        self._apply(request, queryset, "reactivated", lambda c: services.reactivate_contract(contract_id=c.pk))
+        self._apply(
+            request,
+            queryset,
+            pgettext("contracts done", "reactivated"),
+            lambda c: services.reactivate_contract(contract_id=c.pk),
+        )
 
     @admin.action(description="Cancel selected contracts (final)", permissions=["operate"])
     def cancel(self, request, queryset):
-        return self._with_reason(request, queryset, "cancelled", "Cancel contracts", services.cancel_contract)
+        return self._with_reason(
+            request, queryset, pgettext("contracts done", "cancelled"), _("Cancel contracts"), services.cancel_contract
+        )
 
     @admin.action(description="Revoke the direct-debit mandate of selected contracts", permissions=["operate"])
     def revoke_mandate(self, request, queryset):
         return self._with_reason(
-            request, queryset, "had their mandate revoked", "Revoke mandates", services.revoke_mandate
+            request,
+            queryset,
+            pgettext("contracts done", "had their mandate revoked"),
+            _("Revoke mandates"),
+            services.revoke_mandate,
         )

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class ContractsConfig(AppConfig):
+    verbose_name = "Contracts"
     name = "contracts"
     default_auto_field = "django.db.models.BigAutoField"
 

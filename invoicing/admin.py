@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
 from boissipay.admin_theme import ExportMixin, TabularInline
@@ -97,7 +98,7 @@ class BillingRunAdmin(DetailActionsMixin, AuditTrailMixin, ReadOnlyModelAdmin):
     def run_billing_view(self, request):
         """The "run billing for a month" page."""
         if not self.has_view_permission(request) or not request.user.has_perm("invoicing.add_billingrun"):
-            messages.error(request, "You may not start billing runs.")
+            messages.error(request, _("You may not start billing runs."))
             return redirect("admin:invoicing_billingrun_changelist")
         previous = services.previous_period(business_today()).strftime("%Y-%m")
         form = BillingRunForm(request.POST or None, initial={"period": previous})
@@ -107,15 +108,18 @@ class BillingRunAdmin(DetailActionsMixin, AuditTrailMixin, ReadOnlyModelAdmin):
             except DomainError as exc:
                 form.add_error("period", exc.detail)
             else:
-                messages.success(request, f"Billing run for {run.period:%Y-%m} queued ({run.pk}).")
+                messages.success(
+                    request,
+                    _("Billing run for %(period)s queued (%(id)s).") % {"period": f"{run.period:%Y-%m}", "id": run.pk},
+                )
                 return redirect("admin:invoicing_billingrun_changelist")
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Run billing for a month"}
+        context = {**self.admin_site.each_context(request), "form": form, "title": _("Run billing for a month")}
         return render(request, "admin/invoicing/billingrun/run_billing.html", context)
 
     def invoice_early_view(self, request):
         """The "invoice a contract early" page: staff's explicit request, recorded as such."""
         if not self.has_view_permission(request) or not request.user.has_perm("invoicing.add_billingrun"):
-            messages.error(request, "You may not start billing runs.")
+            messages.error(request, _("You may not start billing runs."))
             return redirect("admin:invoicing_billingrun_changelist")
         form = EarlyInvoiceForm(request.POST or None, initial={"contract_reference": request.GET.get("contract", "")})
         if request.method == "POST" and form.is_valid():
@@ -130,9 +134,13 @@ class BillingRunAdmin(DetailActionsMixin, AuditTrailMixin, ReadOnlyModelAdmin):
             except DomainError as exc:
                 form.add_error("contract_reference" if exc.status == 404 else "reason", exc.detail)
             else:
-                messages.success(request, f"Early invoice of {run.contract_reference} queued ({run.pk}).")
+                messages.success(
+                    request,
+                    _("Early invoice of %(contract)s queued (%(id)s).")
+                    % {"contract": run.contract_reference, "id": run.pk},
+                )
                 return redirect("admin:invoicing_billingrun_changelist")
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Invoice a contract early"}
+        context = {**self.admin_site.each_context(request), "form": form, "title": _("Invoice a contract early")}
         return render(request, "admin/invoicing/billingrun/invoice_early.html", context)
 
     @admin.action(description="Run billing again for the selected runs' months", permissions=["operate"])
@@ -143,7 +151,7 @@ class BillingRunAdmin(DetailActionsMixin, AuditTrailMixin, ReadOnlyModelAdmin):
             except DomainError as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
             else:
-                self.message_user(request, f"Billing run for {period:%Y-%m} queued.")
+                self.message_user(request, _("Billing run for %(period)s queued.") % {"period": f"{period:%Y-%m}"})
 
     @admin.display(description="period", ordering="period")
     def period_display(self, run):
@@ -421,12 +429,13 @@ class InvoiceAdmin(DetailActionsMixin, AuditTrailMixin, ExportMixin, ReadOnlyMod
             else:
                 self.message_user(
                     request,
-                    f"Credit note {note.number} issued for {format_money(-note.total_incl_tax, note.currency)}.",
+                    _("Credit note %(number)s issued for %(amount)s.")
+                    % {"number": note.number, "amount": format_money(-note.total_incl_tax, note.currency)},
                 )
                 return redirect("admin:invoicing_invoice_change", note.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Issue a credit note against {invoice.number}",
+            "title": _("Issue a credit note against %(number)s") % {"number": invoice.number},
             "invoice": invoice,
             "form": form,
             "opts": self.model._meta,
@@ -448,7 +457,7 @@ class InvoiceAdmin(DetailActionsMixin, AuditTrailMixin, ExportMixin, ReadOnlyMod
         invoices = list(queryset)
         for invoice in invoices:
             send_invoice.delay(str(invoice.pk), resend=True)
-        self.message_user(request, f"{len(invoices)} invoice(s) queued for sending.")
+        self.message_user(request, _("%(count)d invoice(s) queued for sending.") % {"count": len(invoices)})
 
 
 class CreditNoteForm(forms.Form):

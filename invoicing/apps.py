@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class InvoicingConfig(AppConfig):
+    verbose_name = "Invoicing"
     name = "invoicing"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.translation import gettext as _
 
 from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
 from boissipay.admin_theme import ExportMixin, TabularInline
@@ -113,7 +114,7 @@ class PaymentAdmin(DetailActionsMixin, ExportMixin, ReadOnlyModelAdmin):
         for payment in queryset.exclude(on_hold=""):
             if services.release_hold(payment_id=payment.pk, released_by=request.user.get_username()):
                 released += 1
-        self.message_user(request, f"{released} payment(s) released.")
+        self.message_user(request, _("%(count)d payment(s) released.") % {"count": released})
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payment):
@@ -134,7 +135,9 @@ class PaymentAdmin(DetailActionsMixin, ExportMixin, ReadOnlyModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{payment.invoice_number}: {exc.detail}", messages.WARNING)
             else:
-                self.message_user(request, f"{payment.invoice_number}: will be collected today.")
+                self.message_user(
+                    request, _("%(number)s: will be collected today.") % {"number": payment.invoice_number}
+                )
 
     @admin.action(description="Mark failed for good (suspends the contract)…", permissions=["operate"])
     def mark_failed(self, request, queryset):
@@ -148,11 +151,11 @@ class PaymentAdmin(DetailActionsMixin, ExportMixin, ReadOnlyModelAdmin):
                 except DomainError as exc:
                     self.message_user(request, f"{payment.invoice_number}: {exc.detail}", messages.WARNING)
                 else:
-                    self.message_user(request, f"{payment.invoice_number}: marked failed.")
+                    self.message_user(request, _("%(number)s: marked failed.") % {"number": payment.invoice_number})
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Mark the payments failed for good",
+            "title": _("Mark the payments failed for good"),
             "objects": queryset,
             "form": form,
             "action": "mark_failed",
@@ -227,10 +230,10 @@ class BankFileAdmin(ReadOnlyModelAdmin):
                     content=upload.read(), file_name=upload.name, imported_by=request.user.get_username()
                 )
             except InvalidBankFile as exc:
-                form.add_error("file", f"{exc} Nothing was applied.")
+                form.add_error("file", _("%(error)s Nothing was applied.") % {"error": exc})
         context = {
             **self.admin_site.each_context(request),
-            "title": "Import a bank file",
+            "title": _("Import a bank file"),
             "form": form,
             "report": report,
             "counts": [(o.label, report.counts[o.value]) for o in BankEntryOutcome] if report else [],
@@ -313,12 +316,14 @@ class ManualPaymentAdmin(AuditTrailMixin, ReadOnlyModelAdmin):
                 form.add_error(None, exc.detail)
             else:
                 self.message_user(
-                    request, f"{manual}: recorded; credit left {format_money(manual.unallocated, manual.currency)}."
+                    request,
+                    _("%(payment)s: recorded; credit left %(credit)s.")
+                    % {"payment": manual, "credit": format_money(manual.unallocated, manual.currency)},
                 )
                 return redirect("admin:payments_manualpayment_change", manual.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Record a payment received",
+            "title": _("Record a payment received"),
             "form": form,
             "opts": self.model._meta,
         }
@@ -343,7 +348,7 @@ class RefundAdmin(ReadOnlyModelAdmin):
     @admin.action(description="Export every owed refund as a SEPA credit transfer (pain.001)", permissions=["operate"])
     def export_owed(self, request, queryset):
         if not request.user.has_perm("payments.add_refundexport"):
-            self.message_user(request, "You may not export refunds.", messages.ERROR)
+            self.message_user(request, _("You may not export refunds."), messages.ERROR)
             return None
         try:
             export = credit_notes.export_refunds(exported_by=request.user.get_username())
@@ -354,11 +359,13 @@ class RefundAdmin(ReadOnlyModelAdmin):
             owed = Refund.objects.filter(status=RefundStatus.OWED).count()
             self.message_user(
                 request,
-                "No refund to export." if not owed else f"{owed} owed refund(s) have no account to pay them to.",
+                _("No refund to export.")
+                if not owed
+                else _("%(count)d owed refund(s) have no account to pay them to.") % {"count": owed},
                 messages.WARNING,
             )
             return None
-        self.message_user(request, f"{export}: exported.")
+        self.message_user(request, _("%(export)s: exported.") % {"export": export})
         return redirect("admin:payments_refundexport_change", export.pk)
 
 

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class PaymentsConfig(AppConfig):
+    verbose_name = "Payments"
     name = "payments"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -1,6 +1,8 @@
 """drf-spectacular helpers so the generated schema can be held to openapi/*.yaml."""
 
+from django.utils import translation
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -77,3 +79,12 @@ def page_of(serializer_class: type[serializers.Serializer], name: str) -> type[s
             "results": serializer_class(many=True),
         },
     )
+
+
+class EnglishSchemaGenerator(SchemaGenerator):
+    """The API's document is English whoever asks for it (a French staff session, a check,
+    `manage.py spectacular`): the model labels it quotes are translated otherwise."""
+
+    def get_schema(self, request=None, public=False):
+        with translation.override("en"):
+            return super().get_schema(request=request, public=public)

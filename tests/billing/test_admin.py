@@ -29,7 +29,7 @@ def test_the_operations_list_shows_its_filters_and_search_box(admin_client, deci
     response = admin_client.get(OPERATIONS)
     assert len(listed(response)) == 3
     page = response.content.decode()
-    for title in ("Par status", "Par type", "Par reason code", "Par month"):
+    for title in ("Par statut", "Par type", "Par code motif", "Par mois"):
         assert title in page
     assert 'id="searchbar"' in page
     assert "300,00" in page  # money shown in major units

@@ -75,8 +75,8 @@ def test_the_contract_list_shows_its_filters_and_search_box(admin_client):
 
     assert listed(response) == {"CTR-SHOWN"}
     page = response.content.decode()
-    assert "Par status" in page
-    assert "Par currency" in page
+    assert "Par statut" in page
+    assert "Par devise" in page
     assert "Expiring within 30 days" in page
     assert 'id="searchbar"' in page
 
@@ -170,7 +170,7 @@ def test_reactivating_a_suspended_contract_makes_it_active_and_records_the_event
     assert response.status_code == 302
     assert status_of(contract) == ContractStatus.ACTIVE
     assert events_of(contract)[-1] == "contracts.contract.reactivated"
-    assert "1 contract(s) reactivated." in messages_of(response)
+    assert "1 contrat(s) réactivé(s)." in messages_of(response)
 
 
 @pytest.mark.parametrize("action", ["suspend", "cancel"])
@@ -210,7 +210,7 @@ def test_confirming_the_cancellation_with_a_reason_cancels_the_contract_and_reco
     refreshed = Contract.objects.get(pk=contract.pk)
     assert (refreshed.status, refreshed.status_reason) == (ContractStatus.CANCELLED, "end of relationship")
     assert events_of(contract)[-1] == "contracts.contract.cancelled"
-    assert "1 contract(s) cancelled." in messages_of(response)
+    assert "1 contrat(s) résilié(s)." in messages_of(response)
 
 
 def test_the_reason_posted_with_the_action_applies_it_to_every_selected_contract(admin_client):
@@ -266,7 +266,7 @@ def test_one_refused_contract_does_not_stop_the_others_of_the_selection(admin_cl
 
     assert status_of(suspended) == ContractStatus.ACTIVE
     assert status_of(cancelled) == ContractStatus.CANCELLED
-    assert "1 contract(s) reactivated." in messages_of(response)
+    assert "1 contrat(s) réactivé(s)." in messages_of(response)
 
 
 # --- API keys -------------------------------------------------------------------------
@@ -281,4 +281,4 @@ def test_revoking_an_api_key_from_the_back_office_revokes_it(admin_client):
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
     assert ApiKey.objects.get(pk=other.pk).revoked_at is None
-    assert any("1 key(s) revoked: refused everywhere within 30 s" in m for m in messages_of(response))
+    assert any("1 clé(s) révoquée(s) : refusée(s) partout sous 30 s" in m for m in messages_of(response))

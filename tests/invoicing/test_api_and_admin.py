@@ -150,7 +150,7 @@ def test_the_invoice_list_has_filters_search_and_a_pdf_link(admin_client, invoic
     response = admin_client.get("/admin/invoicing/invoice/")
     page = response.content.decode()
     assert "BP-2026-000001" in page
-    for title in ("Par status", "Par kind", "Par period"):
+    for title in ("Par statut", "Par nature", "Par période"):
         assert title in page
     assert 'id="searchbar"' in page
     invoice = Invoice.objects.get()
@@ -174,7 +174,7 @@ def test_staff_run_billing_for_a_month_from_the_admin(admin_client):
     contract = factories.billed_contract()
     buy(contract, dt.date(2026, 10, 3))
     listing = admin_client.get("/admin/invoicing/billingrun/")
-    assert "Run billing for a month" in listing.content.decode()
+    assert "Facturer un mois" in listing.content.decode()
     with on(dt.date(2026, 11, 2)), delivered():
         form = admin_client.get("/admin/invoicing/billingrun/run/")
         assert 'value="2026-10"' in form.content.decode()  # the previous month is proposed
@@ -188,7 +188,7 @@ def test_staff_run_billing_for_a_month_from_the_admin(admin_client):
 def test_staff_invoice_a_contract_early_from_the_admin_and_the_run_says_who_and_why(admin_client):
     contract = factories.billed_contract(reference="CTR-ADM-EARLY")
     buy(contract, dt.date(2026, 11, 3))
-    assert "Invoice a contract early" in admin_client.get("/admin/invoicing/billingrun/").content.decode()
+    assert "Facturer un contrat par anticipation" in admin_client.get("/admin/invoicing/billingrun/").content.decode()
     with on(dt.date(2026, 11, 18)), delivered():
         refused = admin_client.post("/admin/invoicing/billingrun/run/", {"period": "2026-11"})
         assert "ends on 2026-11-30" in refused.content.decode()
@@ -225,7 +225,7 @@ def test_the_batch_list_shows_what_each_contract_s_month_will_invoice(admin_clie
     page = listing.content.decode().replace("\u202f", " ").replace("\xa0", " ")
     assert [batch.contract_reference for batch in listing.context["cl"].result_list] == ["CTR-OPEN"]
     assert "35,50 €" in page and "2026-11" in page  # 25.00 + 20 % and 5.00 + 10 %
-    assert "Par period" in page and "Par invoice" in page
+    assert "Par période" in page and "Par facture" in page
     found = admin_client.get("/admin/invoicing/billingbatch/", {"q": "CTR-INV"}).context["cl"].result_list
     assert [batch.invoice.number for batch in found] == ["BP-2026-000001"]
 

@@ -83,7 +83,7 @@ def test_staff_mark_a_payment_failed_with_a_reason_which_suspends_the_contract(a
 def test_the_payments_list_has_filters_and_search(admin_client):
     payment = a_payment()
     page = admin_client.get("/admin/payments/payment/").content.decode()
-    for title in ("Par status", "Par gateway", "Par due date"):
+    for title in ("Par statut", "Par prestataire", "Par date d&#x27;échéance"):
         assert title in page
     found = admin_client.get("/admin/payments/payment/", {"q": payment.invoice_number})
     assert found.context["cl"].result_count == 1

@@ -252,7 +252,7 @@ def test_staff_import_a_bank_file_from_the_admin_and_see_its_entries(bank, admin
     bank_file = BankFile.objects.get(message_id="NTF-ADMIN")
     assert bank_file.imported_by == "admin" and bank_file.file_name == "releve-camt054.xml"
     assert Payment.objects.get(pk=payment.pk).status == "succeeded"
-    assert "Import a bank file" in admin_client.get("/admin/payments/bankfile/").content.decode()
+    assert "Importer un fichier bancaire" in admin_client.get("/admin/payments/bankfile/").content.decode()
     detail = admin_client.get(f"/admin/payments/bankfile/{bank_file.pk}/change/").content.decode()
     assert e2e(payment) in detail
 
@@ -261,7 +261,7 @@ def test_a_file_the_schema_refuses_is_refused_in_the_admin_too(bank, admin_clien
     upload = io.BytesIO(b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.11"/>')
     upload.name = "bad.xml"
     page = admin_client.post("/admin/payments/bankfile/upload/", {"file": upload})
-    assert "Nothing was applied" in page.content.decode()
+    assert "Rien n&#x27;a été appliqué" in page.content.decode()
     assert BankFile.objects.count() == 0
 
 

@@ -201,7 +201,7 @@ def test_staff_record_a_transfer_in_the_admin_and_see_where_it_went(bank, admin_
          "received_on": "2026-11-20", "bank_reference": "VIR-ADMIN-1"},
     )  # fmt: skip
     assert "is recorded already" in again.content.decode()
-    assert "Record a payment received" in admin_client.get("/admin/payments/manualpayment/").content.decode()
+    assert "Enregistrer un paiement reçu" in admin_client.get("/admin/payments/manualpayment/").content.decode()
 
 
 def manual_body(customer, **changes) -> dict:
