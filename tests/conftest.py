@@ -108,3 +108,39 @@ def event_dispatcher(transactional_db):
     yield
     stop.set()
     thread.join(10)
+
+
+# The rows the data migrations write: staff groups and their permissions, Beat's schedule.
+MIGRATIONS_DATA = (
+    "boissipay.migrations.0004_idempotency_purge_schedule",
+    "boissipay.migrations.0006_event_records_purge_schedule",
+    "boissipay.migrations.0010_staff_roles",
+    "boissipay.migrations.0012_operators_correct_customers",
+    "boissipay.migrations.0013_roles_read_the_ledger",
+    "invoicing.migrations.0002_monthly_billing_schedule",
+    "payments.migrations.0003_daily_collection_schedule",
+)
+
+
+def _migrations_data_back(sender, using="default", **kwargs):
+    """A transactional test ends by emptying every table, and Django then sends
+    post_migrate (its permissions come back that way): the data migrations' rows come
+    back too, so that a test run after it (in any order, as under pytest-xdist) finds the
+    database as migrated."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connections
+
+    if sender.label != "boissipay":  # once per flush
+        return
+    with connections[using].schema_editor(atomic=False) as editor:
+        for module in MIGRATIONS_DATA:
+            for operation in importlib.import_module(module).Migration.operations:
+                operation.code(apps, editor)
+
+
+def pytest_configure(config):
+    from django.db.models.signals import post_migrate
+
+    post_migrate.connect(_migrations_data_back, dispatch_uid="tests.migrations_data_back")
