@@ -96,12 +96,14 @@ def _lazy(holder, attribute: str) -> None:
 
 
 def translate_labels() -> None:
-    """Make every label lazy, translated when shown (idempotent)."""
+    """Make every label lazy, translated when shown (once, from the kernel's ready())."""
     for config, models in _ours():
         _lazy(config, "verbose_name")
         for model in models:
+            with translation.override(None):  # Django's own plural ("{}s") is lazy already, in English
+                plural = str(model._meta.verbose_name_plural)
             _lazy(model._meta, "verbose_name")
-            _lazy(model._meta, "verbose_name_plural")
+            model._meta.verbose_name_plural = gettext_lazy(plural)
             for field, attribute in _field_labels(model):
                 _lazy(field, attribute)
                 if attribute == "verbose_name" and field.choices and not isinstance(field.choices, Promise):

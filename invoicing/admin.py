@@ -230,8 +230,7 @@ class InvoiceAdmin(DetailActionsMixin, AuditTrailMixin, ExportMixin, ReadOnlyMod
         "number",
         "kind",
         "contract_reference",
-        "period_display",
-        "issue_date",
+        "issue_date",  # the period: its filter, and the invoice's page
         "due_date",
         "total_display",
         "status",

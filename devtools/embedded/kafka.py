@@ -115,9 +115,11 @@ def shared_local_broker() -> str:
         return broker.bootstrap_servers
 
 
-def stop_local_broker() -> None:
-    """Stop this checkout's embedded broker, if one runs, and wait until it has gone."""
-    state = _state_file() if settings.configured else Path(__file__).resolve().parents[2] / ".local" / "kafka.json"
+def stop_local_broker(state: Path | None = None) -> None:
+    """Stop this checkout's embedded broker (or the one `state` names), if one runs, and
+    wait until it has gone."""
+    if state is None:
+        state = _state_file() if settings.configured else Path(__file__).resolve().parents[2] / ".local" / "kafka.json"
     if state.exists():
         info = json.loads(state.read_text())
         with contextlib.suppress(OSError):
