@@ -144,3 +144,27 @@ def pytest_configure(config):
     from django.db.models.signals import post_migrate
 
     post_migrate.connect(_migrations_data_back, dispatch_uid="tests.migrations_data_back")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_stay_eager(request):
+    """Tasks run inline in the tests (config/settings_test.py): a test that turns that off
+    for itself, or makes another Celery app current, must undo it, or the tests after it
+    on the same worker would queue their tasks for a worker that is not there. And no
+    test starts inside a transaction an earlier one left open."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    if transactional:
+        from django.db import connection
+
+        assert not connection.in_atomic_block, "an earlier test left the database connection in a transaction"
+    yield
+    from celery import current_app
+
+    after = app.conf.task_always_eager
+    assert after == before, f"this test left Celery's task_always_eager at {after!r} (was {before!r})"
+    # A Celery(...) made without set_as_current=False becomes the app of every shared task.
+    assert current_app._get_current_object() is app, "this test left another Celery app current"

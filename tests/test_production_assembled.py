@@ -289,7 +289,9 @@ def test_production_worker_deposits_an_invoice_and_gunicorn_takes_the_platforms_
             invoicing.run_billing(period="2026-10")
         invoice = Invoice.objects.get(contract_id=contract.pk)
         eventkit.wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=60, message="gunicorn")
-        Celery(broker="redis://127.0.0.1:6379/13").send_task("invoicing.send_invoice", args=[str(invoice.pk)])
+        # Not the current app: every shared task of this process would go to Redis after it.
+        production = Celery(broker="redis://127.0.0.1:6379/13", set_as_current=False)
+        production.send_task("invoicing.send_invoice", args=[str(invoice.pk)])
 
         eventkit.wait_until(
             lambda: Invoice.objects.filter(pk=invoice.pk, platform_status="approved").exists(),
