@@ -17,8 +17,7 @@ from django.utils.html import format_html
 
 from accounting import fec, statements
 from accounting.models import EntryLine, JournalEntry, LedgerCustomer
-from boissipay.admin import ReadOnlyModelAdmin
-from boissipay.admin_theme import TabularInline
+from boissipay.admin_base import ReadOnlyModelAdmin, TabularInline
 from boissipay.money import format_money
 
 

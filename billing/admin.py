@@ -9,8 +9,7 @@ from billing import selectors
 from billing.exports import OperationResource
 from billing.models import ContractAccount, Operation, OutOfScopeAttempt
 from billing.selectors import month_bounds
-from boissipay.admin import ReadOnlyModelAdmin
-from boissipay.admin_theme import ExportMixin
+from boissipay.admin_base import ExportMixin, ReadOnlyModelAdmin
 from boissipay.clock import PARIS
 from boissipay.money import format_money
 

@@ -320,7 +320,7 @@ UNFOLD = {
     "SITE_URL": None,  # no public site: no "View site" link
     "SITE_SYMBOL": "account_balance",
     "SHOW_VIEW_ON_SITE": False,
-    "SHOW_HISTORY": True,  # the audit trail (boissipay.admin.AuditTrailMixin)
+    "SHOW_HISTORY": True,  # the audit trail (boissipay.admin_base.AuditTrailMixin)
     "SHOW_LANGUAGES": True,  # French by default, English available
     "ENVIRONMENT": "boissipay.admin_site.environment_badge",
     "SIDEBAR": {"show_search": True, "show_all_applications": True},

@@ -9,15 +9,17 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from boissipay.admin import (
+from boissipay.admin_base import (
     AuditTrailMixin,
     DetailActionsMixin,
+    ExportMixin,
+    ModelAdmin,
     OperateMixin,
     PresentedFieldsMixin,
+    TabularInline,
     admin_link,
     related_records,
 )
-from boissipay.admin_theme import ExportMixin, ModelAdmin, TabularInline
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money

@@ -14,8 +14,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
-from boissipay.admin_theme import ExportMixin, TabularInline
+from boissipay.admin_base import (
+    AuditTrailMixin,
+    DetailActionsMixin,
+    ExportMixin,
+    ReadOnlyModelAdmin,
+    TabularInline,
+    admin_link,
+    related_records,
+)
 from boissipay.clock import PARIS, business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money

@@ -10,8 +10,15 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
 
-from boissipay.admin import AuditTrailMixin, DetailActionsMixin, ReadOnlyModelAdmin, admin_link, related_records
-from boissipay.admin_theme import ExportMixin, TabularInline
+from boissipay.admin_base import (
+    AuditTrailMixin,
+    DetailActionsMixin,
+    ExportMixin,
+    ReadOnlyModelAdmin,
+    TabularInline,
+    admin_link,
+    related_records,
+)
 from boissipay.clock import business_today
 from boissipay.errors import DomainError
 from boissipay.money import format_money

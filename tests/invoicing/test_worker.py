@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def worker(transactional_db, monkeypatch):
+def worker(transactional_db):
     if settings.CELERY_BROKER_URL == "filesystem://":
         queue_dir = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
         shutil.rmtree(queue_dir, ignore_errors=True)  # no message left by an earlier run
         Path(queue_dir).mkdir(parents=True)
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # this test's tasks go through the broker (put back below)
     child = subprocess.Popen(
         [
             sys.executable,
@@ -50,6 +51,7 @@ def worker(transactional_db, monkeypatch):
         stderr=subprocess.DEVNULL,
     )
     yield child
+    app.conf.task_always_eager = eager
     child.terminate()
     try:
         child.wait(15)
