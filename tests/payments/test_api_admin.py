@@ -11,8 +11,10 @@ from django.core.management import call_command
 from contracts.models import Contract
 from payments.models import Payment
 from tests import factories
+from tests.clock import frozen_at
 
 pytestmark = pytest.mark.django_db
+TODAY = dt.date(2026, 12, 15)  # the day staff bring a retry forward (a Tuesday in Paris)
 
 
 def a_payment(contract=None, **overrides) -> Payment:
@@ -56,12 +58,13 @@ def test_reading_payments_needs_the_scope(make_client):
 
 def test_staff_bring_a_retry_forward_from_the_admin(admin_client):
     payment = a_payment(due_date=dt.date(2030, 1, 4), attempts=1, failure_reason="AM04")
-    response = admin_client.post(
-        "/admin/payments/payment/", {"action": "retry_now", "_selected_action": [str(payment.pk)]}, follow=True
-    )
+    with frozen_at(TODAY):
+        response = admin_client.post(
+            "/admin/payments/payment/", {"action": "retry_now", "_selected_action": [str(payment.pk)]}, follow=True
+        )
     assert response.status_code == 200
     payment.refresh_from_db()
-    assert payment.due_date <= dt.date.today() + dt.timedelta(days=1)
+    assert payment.due_date <= TODAY + dt.timedelta(days=1)
     assert payment.log.filter(kind="staff").exists()
 
 
@@ -128,11 +131,12 @@ def test_a_payments_page_offers_its_actions_each_confirmed_then_run_on_that_paym
     assert payment.due_date == dt.date(2030, 1, 4)
 
     # Confirmed, with another payment slipped into the post: only this page's is retried.
-    done = admin_client.post(f"{act}retry_now/", {"apply": "1", "_selected_action": [str(other.pk)]})
+    with frozen_at(TODAY):
+        done = admin_client.post(f"{act}retry_now/", {"apply": "1", "_selected_action": [str(other.pk)]})
     assert done.status_code == 302 and done["Location"] == f"/admin/payments/payment/{payment.pk}/change/"
     payment.refresh_from_db()
     other.refresh_from_db()
-    assert payment.due_date <= dt.date.today() + dt.timedelta(days=1)
+    assert payment.due_date <= TODAY + dt.timedelta(days=1)
     assert other.due_date == dt.date(2030, 1, 4)
 
     # An action with a reason shows its own form straight away, posted back to the same address.
