@@ -10,6 +10,7 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from boissipay import bus, metrics, transport
 from boissipay.events import EventMessage
@@ -28,6 +29,7 @@ class ContextConsumer:
         max_attempts: int | None = None,
         retry_delay: float = 0.2,
         topics=transport.ALL_TOPICS,
+        batch_seconds: float | None = None,
     ):
         self.context = context
         self.servers = servers or transport.bootstrap_servers()
@@ -35,6 +37,11 @@ class ContextConsumer:
         self.max_attempts = max_attempts or settings.EVENT_HANDLER_MAX_ATTEMPTS
         self.retry_delay = retry_delay
         self.topics = tuple(topics)
+        # A poll's records are handled for at most this long: the group counts a member that
+        # does not poll again within max_poll_interval_ms as gone, takes its partitions away
+        # and refuses its commit, and on a loaded machine it would then handle the same batch
+        # again and again. A third of the interval leaves room for one slow record.
+        self.batch_seconds = batch_seconds if batch_seconds is not None else settings.KAFKA_MAX_POLL_INTERVAL_MS / 3000
         self.applied = 0
         self.dead_lettered = 0
         self._consumer = None
@@ -81,30 +88,48 @@ class ContextConsumer:
                         time.sleep(self.retry_delay * attempt)
 
     def poll_once(self, timeout_ms: int = 500) -> int:
+        """Handle the records of one poll, then commit their offsets. Out of time
+        (`batch_seconds`), it commits what it handled and seeks back to the first record it
+        did not, so the next poll fetches the rest again: nothing skipped, nothing redone."""
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        deadline = time.monotonic() + self.batch_seconds
         count = 0
-        for records in batches.values():
+        handled: dict[TopicPartition, int] = {}  # next offset to commit
+        left: dict[TopicPartition, int] = {}  # first offset not handled
+        for tp, records in batches.items():
             for record in records:
-                try:
-                    message = transport.decode(record.headers, record.key, record.value)
-                except Exception as exc:
-                    logger.error("undecodable message at %s:%s dead-lettered: %r", record.topic, record.offset, exc)
-                    bus.dead_letter(
-                        f"{self.context}:decode",
-                        transport.undecodable(record),
-                        error=repr(exc),
-                        attempts=1,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
-                    self.dead_lettered += 1
-                    continue
-                self.apply(message, partition=record.partition, offset=record.offset)
+                if count and time.monotonic() > deadline:
+                    left[tp] = record.offset
+                    break
+                self._handle(record)
+                handled[tp] = record.offset + 1
                 count += 1
-        if batches:
+        if left:
+            for tp, offset in left.items():
+                self.consumer.seek(tp, offset)
+            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in handled.items()})
+            metrics.CONSUMER_BATCHES_CUT.labels(self.context).inc()
+        elif batches:
             self.consumer.commit()  # only now: every handler transaction above has committed
         self._record_lag()
         return count
+
+    def _handle(self, record) -> None:
+        try:
+            message = transport.decode(record.headers, record.key, record.value)
+        except Exception as exc:
+            logger.error("undecodable message at %s:%s dead-lettered: %r", record.topic, record.offset, exc)
+            bus.dead_letter(
+                f"{self.context}:decode",
+                transport.undecodable(record),
+                error=repr(exc),
+                attempts=1,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            self.dead_lettered += 1
+            return
+        self.apply(message, partition=record.partition, offset=record.offset)
 
     def _record_lag(self) -> None:
         """How far behind the end of each assigned partition this consumer is (the

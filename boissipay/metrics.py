@@ -40,6 +40,11 @@ DISPATCHED = Counter("boissipay_dispatcher_dispatched", "Events the dispatcher f
 DISPATCH_DEAD_LETTERS = Counter("boissipay_dispatcher_dead_lettered", "Events the dispatcher set aside.")
 CONSUMER_APPLIED = Counter("boissipay_consumer_applied", "Events a context's consumer applied.", ["context"])
 CONSUMER_DEAD_LETTERS = Counter("boissipay_consumer_dead_lettered", "Events a consumer set aside.", ["context"])
+CONSUMER_BATCHES_CUT = Counter(
+    "boissipay_consumer_batches_cut",
+    "Polls whose records took longer than the consumer's time budget: the rest was fetched again.",
+    ["context"],
+)
 CONSUMER_LAG = Gauge(
     "boissipay_consumer_lag",
     "Messages behind the end of the partition, per context and partition.",

@@ -175,6 +175,49 @@ def test_the_relay_publishes_cloudevents_in_order_and_the_consumer_applies_each_
 
 
 @pytest.mark.kafka
+def test_a_poll_that_outlasts_the_time_budget_commits_what_was_handled_and_fetches_the_rest_again(
+    effects_table, kafka_broker
+):
+    """On a loaded machine a poll's records may take longer than the group allows between
+    polls; the consumer stops at its budget, commits what it handled and fetches the rest
+    again, rather than be dropped from the group and handle the same batch over and over."""
+    from kafka.structs import TopicPartition
+    from prometheus_client import REGISTRY
+
+    servers = kafka_broker.bootstrap_servers
+    topic = eventkit.new_topic(servers)
+    rows = eventkit.record_things(40, topic=topic, contracts=3)
+    OutboxRelay(servers=servers).run(once=True)
+    cut_before = REGISTRY.get_sample_value("boissipay_consumer_batches_cut_total", {"context": TEST_CONTEXT}) or 0
+
+    # No time at all: each poll handles one record, the least it ever handles.
+    consumer = ContextConsumer(
+        TEST_CONTEXT, servers=servers, group_id=f"g-budget-{topic}", topics=[topic], batch_seconds=0
+    )
+    handled_per_poll, committed_after_poll = [], []
+
+    def poll() -> bool:
+        handled = consumer.poll_once()
+        if handled:  # (asked while the group is still forming, the broker answers slowly)
+            handled_per_poll.append(handled)
+            partitions = consumer.consumer.partitions_for_topic(topic) or set()
+            committed = [consumer.consumer.committed(TopicPartition(topic, p)) or 0 for p in partitions]
+            committed_after_poll.append(sum(committed))
+        return len(eventkit.effects()) >= len(rows)
+
+    eventkit.wait_until(poll, timeout=60, interval=0, message="every event, one per poll")
+    consumer.close()
+
+    assert handled_per_poll == [1] * len(rows)
+    assert committed_after_poll == list(range(1, len(rows) + 1))  # each handled record committed at once
+    seen = eventkit.effects()
+    assert sorted(str(e[0]) for e in seen) == sorted(str(r.id) for r in rows)  # none lost, none twice
+    eventkit.assert_per_aggregate_order([(e[1], e[2]) for e in seen])
+    cut = REGISTRY.get_sample_value("boissipay_consumer_batches_cut_total", {"context": TEST_CONTEXT}) or 0
+    assert cut - cut_before >= 1
+
+
+@pytest.mark.kafka
 def test_a_relayed_message_carries_the_cloudevents_envelope(transactional_db, kafka_broker):
     from kafka import KafkaConsumer
 
