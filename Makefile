@@ -50,7 +50,7 @@ test: install lint check-types audit test-dates
 ## test-dates: the suite (less the slow fault tests) at 31 December 23:59 Paris of next year and on 29 February 2028
 test-dates: install
 	@command -v faketime >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; }
-	$(BIN)/python -m tests.shifted_clock
+	TEST_WORKERS=$(TEST_WORKERS) $(BIN)/python -m tests.shifted_clock
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,9 @@ from zoneinfo import ZoneInfo
 PARIS = ZoneInfo("Europe/Paris")
 ROOT = Path(__file__).resolve().parents[1]
 PYTEST_ARGS = ["-m", "not slow", "-p", "no:cacheprovider", "-q", "--timeout", "120", "--durations", "10"]
+# On as many pytest-xdist workers as the real-clock run (`make test` passes TEST_WORKERS),
+# each with its embedded servers of its own, started under the shifted clock.
+WORKERS = os.environ.get("TEST_WORKERS", "2")
 # The part of the suite where dates decide: the contexts' rules, runs, documents and
 # collections, and the events they publish. The kernel's relay and consumer tests, the
 # fuzzing and the local-run tests run on the real clock only (`make test` runs them).
@@ -77,7 +80,8 @@ def main() -> int:
         print(f"\n=== the suite at {instant:%Y-%m-%d %H:%M %Z} (clock shifted by {offset:+d} s) ===", flush=True)
         stop_embedded_servers()
         selection = sys.argv[1:] or DATE_SENSITIVE
-        command = ["faketime", "-f", f"{offset:+d}s", sys.executable, "-m", "pytest", *PYTEST_ARGS, *selection]
+        workers = ["-n", WORKERS, "--dist", "loadfile"] if WORKERS not in ("", "0") else []
+        command = ["faketime", "-f", f"{offset:+d}s", sys.executable, "-m", "pytest", *PYTEST_ARGS, *workers, *selection]
         result = subprocess.run(command, cwd=ROOT, env=shifted_env(), check=False)
         failures += result.returncode != 0
     stop_embedded_servers()
