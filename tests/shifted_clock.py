@@ -81,7 +81,8 @@ def main() -> int:
         stop_embedded_servers()
         selection = sys.argv[1:] or DATE_SENSITIVE
         workers = ["-n", WORKERS, "--dist", "loadfile"] if WORKERS not in ("", "0") else []
-        command = ["faketime", "-f", f"{offset:+d}s", sys.executable, "-m", "pytest", *PYTEST_ARGS, *workers, *selection]
+        pytest = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *workers, *selection]
+        command = ["faketime", "-f", f"{offset:+d}s", *pytest]
         result = subprocess.run(command, cwd=ROOT, env=shifted_env(), check=False)
         failures += result.returncode != 0
     stop_embedded_servers()
